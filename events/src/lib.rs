@@ -1,0 +1,22 @@
+//! The write side of Adjudicator.
+//!
+//! * [`domain`]: the events, commands and deciders of cases, users and token revocations, as pure
+//!   functions over data (`decide` and `evolve`), with their validation rules.
+//! * [`codec`]: how a domain event becomes the bytes of a record (bincode 2, tagged with a codec id
+//!   and a schema version) and back, upcasting records written by older schema versions.
+//! * [`envelope`] and [`hash`]: what the store keeps around each payload, and the per-stream hash
+//!   chain that lets an auditor prove a history was not edited.
+//! * [`store`]: the [`store::EventStore`] trait and its backends.
+//! * [`contract`]: the test suite every backend passes.
+
+pub mod codec;
+pub mod contract;
+pub mod domain;
+pub mod envelope;
+pub mod hash;
+pub mod store;
+pub mod timestamp;
+
+pub use envelope::{EventData, Metadata, RecordedEvent};
+pub use store::{AppendResult, EventStore, ExpectedVersion, StoreError, Subscription};
+pub use timestamp::Timestamp;

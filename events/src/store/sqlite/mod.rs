@@ -1,0 +1,187 @@
+//! The embedded backend: one SQLite file in WAL mode with `synchronous = FULL`.
+//!
+//! One thread owns the writing connection and commits appends in batches ([`writer`]); reads run
+//! on a small pool of read-only connections on tokio's blocking threads, so they neither block
+//! the writer (WAL readers see the last commit) nor an async executor.
+
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+
+use super::{
+    catch_up_then_live, validate_append, validate_limit, AppendResult, EventStore, ExpectedVersion,
+    StoreError, Subscription,
+};
+use crate::envelope::{EventData, RecordedEvent};
+use writer::{AppendRequest, Writer};
+
+/// The file name of the store inside the data directory.
+pub const FILE_NAME: &str = "events.sqlite3";
+/// Appends waiting for the writer at most; further callers wait for room.
+const QUEUE: usize = 4_096;
+/// Read connections open at most.
+const READERS: usize = 8;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    appends: mpsc::Sender<AppendRequest>,
+    head: watch::Receiver<u64>,
+    readers: Mutex<Vec<Connection>>,
+    read_permits: Semaphore,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store file at `path`. A file that is damaged or is not an
+    /// Adjudicator store is refused with an error naming it; it is never modified.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = schema::open_writer(&path)?;
+        let head = writer::read_head(&conn).map_err(|e| schema::corrupt(&path, e))?;
+        let (head_tx, head_rx) = watch::channel(head);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer = Writer::new(conn, path.clone(), head, head_tx);
+        std::thread::Builder::new()
+            .name("eventstore-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                appends: tx,
+                head: head_rx,
+                readers: Mutex::new(Vec::new()),
+                read_permits: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    /// Opens `<data_dir>/events.sqlite3`, creating the directory if needed.
+    pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let dir = data_dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| schema::corrupt(dir, e))?;
+        Self::open(dir.join(FILE_NAME))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a read connection on a blocking thread.
+    async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .read_permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut p| p.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => schema::open_reader(&inner.path)?,
+            };
+            let result = f(&conn)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", inner.path.display())));
+            if let Ok(mut pool) = inner.readers.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError> {
+        validate_append(stream, &events)?;
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest {
+            stream: stream.to_owned(),
+            expected,
+            events,
+            reply,
+        };
+        self.inner
+            .appends
+            .send(request)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        validate_limit(limit)?;
+        let stream = stream.to_owned();
+        self.with_reader(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM events WHERE stream = ?1 AND version >= ?2 \
+                 ORDER BY version LIMIT ?3",
+                rows::COLUMNS
+            ))?;
+            let found = stmt
+                .query_map(
+                    rusqlite::params![stream, from_version as i64, limit as i64],
+                    rows::read,
+                )?
+                .collect();
+            found
+        })
+        .await
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        validate_limit(limit)?;
+        self.with_reader(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
+                rows::COLUMNS
+            ))?;
+            let found = stmt
+                .query_map(rusqlite::params![after as i64, limit as i64], rows::read)?
+                .collect();
+            found
+        })
+        .await
+    }
+
+    fn subscribe_all(&self, after: u64) -> Subscription {
+        let store = self.clone();
+        catch_up_then_live(after, self.inner.head.clone(), move |after, limit| {
+            let store = store.clone();
+            async move { store.read_all(after, limit).await }
+        })
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(*self.inner.head.borrow())
+    }
+}

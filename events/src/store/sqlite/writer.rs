@@ -1,0 +1,161 @@
+//! The single writer thread and its group commit.
+//!
+//! Appends from every task queue up in one channel. The writer takes whatever is waiting (up to a
+//! bound), checks each request's expected version against the stream heads as the batch leaves
+//! them, writes every accepted event inside one transaction, and commits once: one fsync for the
+//! whole batch. Only then does it answer the callers and advance the head that subscribers watch.
+//! A failed commit answers every caller of the batch with the error and writes nothing.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::rows;
+use crate::envelope::{EventData, RecordedEvent};
+use crate::hash::{chain_hash, Hash, GENESIS};
+use crate::store::{AppendResult, ExpectedVersion, StoreError};
+
+/// Requests the writer takes into one transaction at most.
+const MAX_BATCH_REQUESTS: usize = 512;
+/// Events the writer takes into one transaction at most (a request is never split).
+const MAX_BATCH_EVENTS: usize = 8_192;
+
+pub(super) struct AppendRequest {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<EventData>,
+    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    head: u64,
+    head_tx: watch::Sender<u64>,
+}
+
+impl Writer {
+    pub fn new(conn: Connection, path: PathBuf, head: u64, head_tx: watch::Sender<u64>) -> Self {
+        Writer {
+            conn,
+            path,
+            head,
+            head_tx,
+        }
+    }
+
+    /// Runs until every sender is gone.
+    pub fn run(mut self, mut rx: mpsc::Receiver<AppendRequest>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            let mut events = batch[0].events.len();
+            while batch.len() < MAX_BATCH_REQUESTS && events < MAX_BATCH_EVENTS {
+                match rx.try_recv() {
+                    Ok(req) => {
+                        events += req.events.len();
+                        batch.push(req);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(batch);
+        }
+    }
+
+    fn commit_batch(&mut self, batch: Vec<AppendRequest>) {
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut requests = Vec::with_capacity(batch.len());
+        for req in batch {
+            replies.push(req.reply);
+            requests.push((req.stream, req.expected, req.events));
+        }
+        match self.write(requests) {
+            Ok((results, head)) => {
+                self.head = head;
+                self.head_tx.send_replace(head);
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                let err = StoreError::Unavailable(format!("{}: {e}", self.path.display()));
+                for reply in replies {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+
+    /// Writes the batch in one transaction. Returns each request's answer and the new head.
+    #[allow(clippy::type_complexity)]
+    fn write(
+        &mut self,
+        requests: Vec<(String, ExpectedVersion, Vec<EventData>)>,
+    ) -> rusqlite::Result<(Vec<Result<AppendResult, StoreError>>, u64)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut heads: HashMap<String, (u64, Hash)> = HashMap::new();
+        let mut results = Vec::with_capacity(requests.len());
+        let mut position = self.head;
+        {
+            let mut insert = tx.prepare_cached(rows::INSERT)?;
+            let mut last = tx.prepare_cached(
+                "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1",
+            )?;
+            for (stream, expected, events) in requests {
+                let (mut version, mut prev) = match heads.get(&stream) {
+                    Some(h) => *h,
+                    None => last
+                        .query_row([&stream], |r| {
+                            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Hash>(1)?))
+                        })
+                        .optional()?
+                        .unwrap_or((0, GENESIS)),
+                };
+                if !expected.admits(version) {
+                    results.push(Err(StoreError::Conflict {
+                        stream,
+                        expected,
+                        actual: version,
+                    }));
+                    continue;
+                }
+                let mut positions = Vec::with_capacity(events.len());
+                for data in events {
+                    version += 1;
+                    position += 1;
+                    let hash = chain_hash(&prev, &stream, version, &data);
+                    let recorded = RecordedEvent {
+                        position,
+                        stream: stream.clone(),
+                        version,
+                        data,
+                        prev_hash: prev,
+                        hash,
+                    };
+                    rows::insert(&mut insert, &recorded)?;
+                    positions.push(position);
+                    prev = hash;
+                }
+                heads.insert(stream, (version, prev));
+                results.push(Ok(AppendResult {
+                    stream_version: version,
+                    positions,
+                }));
+            }
+        }
+        tx.commit()?;
+        Ok((results, position))
+    }
+}
+
+/// The position of the last event in the file.
+pub(super) fn read_head(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|p| p as u64)
+}

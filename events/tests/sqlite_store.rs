@@ -1,0 +1,129 @@
+//! The SQLite backend: the shared contract, plus what only a file-backed store can show
+//! (tampering with the file, refusing damaged or foreign files, reopening).
+
+use events::contract::sample_event;
+use events::hash::{verify_links, GENESIS};
+use events::store::sqlite::SqliteStore;
+use events::{EventStore, ExpectedVersion, StoreError};
+use tempfile::TempDir;
+
+async fn fresh() -> (SqliteStore, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open_in(dir.path()).expect("open a new store");
+    (store, dir)
+}
+
+events::event_store_contract!(fresh());
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_record_breaks_the_chain_at_that_version() {
+    let (store, dir) = fresh().await;
+    let batch = (0..5).map(sample_event).collect();
+    store
+        .append("case-x", ExpectedVersion::NoStream, batch)
+        .await
+        .unwrap();
+    let path = store.path().to_path_buf();
+    drop(store);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE events SET payload = x'00' WHERE stream = 'case-x' AND version = 3",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).unwrap();
+    let events = store.read_stream("case-x", 1, 100).await.unwrap();
+    let broken = verify_links(GENESIS, &events).unwrap_err();
+    assert_eq!(broken.stream, "case-x");
+    assert_eq!(broken.version, 3);
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_survive_reopening_and_positions_continue() {
+    let (store, dir) = fresh().await;
+    store
+        .append("s", ExpectedVersion::NoStream, vec![sample_event(1)])
+        .await
+        .unwrap();
+    drop(store);
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    assert_eq!(store.head_position().await.unwrap(), 1);
+    let r = store
+        .append("s", ExpectedVersion::Exact(1), vec![sample_event(2)])
+        .await
+        .unwrap();
+    assert_eq!((r.stream_version, r.positions), (2, vec![2]));
+}
+
+fn open_error(path: &std::path::Path) -> String {
+    match SqliteStore::open(path) {
+        Err(e @ StoreError::Corrupt { .. }) => e.to_string(),
+        Err(other) => panic!("expected a corrupt-store error, got {other}"),
+        Ok(_) => panic!("{} should have been refused", path.display()),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite3");
+    let junk = b"these are my holiday notes, not a database ".repeat(200);
+    std::fs::write(&path, &junk).unwrap();
+    let message = open_error(&path);
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("not a database"), "{message}");
+    assert_eq!(std::fs::read(&path).unwrap(), junk, "the file is untouched");
+}
+
+#[test]
+fn another_programs_sqlite_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite3");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(conn);
+    let message = open_error(&path);
+    assert!(
+        message.contains("not an Adjudicator event store"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_store_is_refused_with_the_file_named() {
+    let (store, dir) = fresh().await;
+    for n in 0..200 {
+        let batch = (0..10).map(|i| sample_event(n * 10 + i)).collect();
+        store
+            .append(&format!("s-{n}"), ExpectedVersion::Any, batch)
+            .await
+            .unwrap();
+    }
+    let path = store.path().to_path_buf();
+    drop(store);
+    // Let the WAL be folded into the main file, then scribble over the middle of it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 64 * 1024, "the store spans many pages");
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 8192] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let message = open_error(&path);
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the file is untouched"
+    );
+    drop(dir);
+}
