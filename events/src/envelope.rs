@@ -88,3 +88,21 @@ pub struct RecordedEvent {
     pub prev_hash: Hash,
     pub hash: Hash,
 }
+
+/// A recorded event with its payload decoded: what read models fold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventEnvelope {
+    pub record: RecordedEvent,
+    pub event: DomainEvent,
+}
+
+impl EventEnvelope {
+    pub fn decode(record: RecordedEvent) -> Result<Self, CodecError> {
+        let event = record.data.decode()?;
+        Ok(EventEnvelope { record, event })
+    }
+
+    pub fn position(&self) -> u64 {
+        self.record.position
+    }
+}

@@ -65,8 +65,8 @@ pub struct ChainBreak {
 /// Returns the hash of the last event, to continue with the next page.
 pub fn verify_links(prev: Hash, events: &[RecordedEvent]) -> Result<Hash, ChainBreak> {
     let mut prev = prev;
-    let mut expected_version = events.first().map_or(1, |e| e.version);
-    for e in events {
+    let first = events.first().map_or(1, |e| e.version);
+    for (expected_version, e) in (first..).zip(events) {
         let broken = |problem| ChainBreak {
             stream: e.stream.clone(),
             version: e.version,
@@ -82,7 +82,6 @@ pub fn verify_links(prev: Hash, events: &[RecordedEvent]) -> Result<Hash, ChainB
             return Err(broken("the event's content does not match its hash"));
         }
         prev = e.hash;
-        expected_version += 1;
     }
     Ok(prev)
 }

@@ -17,6 +17,6 @@ pub mod hash;
 pub mod store;
 pub mod timestamp;
 
-pub use envelope::{EventData, Metadata, RecordedEvent};
+pub use envelope::{EventData, EventEnvelope, Metadata, RecordedEvent};
 pub use store::{AppendResult, EventStore, ExpectedVersion, StoreError, Subscription};
 pub use timestamp::Timestamp;

@@ -1,0 +1,42 @@
+//! The `adjudicator` binary: parses the command line and runs the subcommand. Errors end here,
+//! printed once, with a non-zero exit status.
+
+use std::process::ExitCode;
+
+use adjudicator::cli::{BenchCommand, Cli, Command};
+use adjudicator::config::Settings;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = match Settings::resolve(&args) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("adjudicator: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            adjudicator::logging::init(&settings.log);
+            run(adjudicator::server::serve(settings))
+        }
+        Command::Bench(bench) => match bench.command {
+            BenchCommand::Append(args) => {
+                adjudicator::logging::init("warn");
+                run(adjudicator::bench::append(args))
+            }
+        },
+    }
+}
+
+fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match actix_web::rt::System::new().block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("adjudicator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
