@@ -187,9 +187,10 @@ pub fn evolve(state: CaseState, event: &CaseEvent) -> CaseState {
         },
         (
             Submitted {
+                status,
                 assessed,
+                claim,
                 escalated,
-                ..
             },
             event,
         ) => {
@@ -208,14 +209,7 @@ pub fn evolve(state: CaseState, event: &CaseEvent) -> CaseState {
                 CaseEvent::Decided(_) => (CaseStatus::Decided, None, false),
                 CaseEvent::Reopened(_) => (CaseStatus::Pending, None, false),
                 // A second submission cannot be recorded (decide refuses it); ignore it.
-                CaseEvent::Submitted(_) => {
-                    return Submitted {
-                        status: CaseStatus::Pending,
-                        assessed,
-                        claim: None,
-                        escalated,
-                    }
-                }
+                CaseEvent::Submitted(_) => (status, claim, escalated),
             };
             Submitted {
                 status,
@@ -254,8 +248,8 @@ pub fn decide(state: &CaseState, cmd: CaseCommand) -> Result<Vec<CaseEvent>, Dom
     match action {
         CaseAction::Submit(_) => Err(DomainError::AlreadyExists),
         CaseAction::Claim { lease } => {
-            if lease.is_zero() {
-                return Err(validation("lease", "must be longer than zero"));
+            if lease < Duration::from_millis(1) {
+                return Err(validation("lease", "must be at least 1ms"));
             }
             let claimed = CaseEvent::Claimed(CaseClaimed {
                 reviewer_id: actor.user_id,
@@ -469,3 +463,7 @@ fn require_any(actor: &Actor, roles: &[Role]) -> Result<(), DomainError> {
 fn validation(field: &str, message: &str) -> DomainError {
     DomainError::Validation(vec![super::FieldError::new(field, message)])
 }
+
+#[cfg(test)]
+#[path = "case_tests.rs"]
+mod tests;

@@ -68,10 +68,13 @@ impl Validator {
         self.0.push(FieldError::new(field, message));
     }
 
-    /// Checks a length in characters (not bytes) against an inclusive range.
+    /// Checks a length in characters (not bytes) against an inclusive range. A required value
+    /// (`min >= 1`) that is only white space counts as missing.
     pub fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
         let n = value.chars().count();
-        if n < min {
+        if min >= 1 && value.trim().is_empty() {
+            self.error(field, "is required");
+        } else if n < min {
             if min == 1 {
                 self.error(field, "is required");
             } else {
