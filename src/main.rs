@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Command::Bench(bench) => match bench.command {
             BenchCommand::Append(args) => {
                 adjudicator::logging::init("warn");
-                run(adjudicator::bench::append(args))
+                run_multi_threaded(adjudicator::bench::append(args))
             }
         },
     }
@@ -35,6 +35,27 @@ fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode 
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
+            eprintln!("adjudicator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a task that needs no actix System on a multi-threaded tokio runtime.
+fn run_multi_threaded(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("adjudicator: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
             eprintln!("adjudicator: {e:#}");
             ExitCode::FAILURE
         }

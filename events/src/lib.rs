@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod hash;
 pub mod store;
 pub mod timestamp;
+pub mod verify;
 
 pub use envelope::{EventData, EventEnvelope, Metadata, RecordedEvent};
 pub use store::{AppendResult, EventStore, ExpectedVersion, StoreError, Subscription};

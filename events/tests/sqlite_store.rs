@@ -127,3 +127,26 @@ async fn a_damaged_store_is_refused_with_the_file_named() {
     );
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_store_reads_what_a_writer_appends_and_refuses_to_append() {
+    let (writer, dir) = fresh().await;
+    writer
+        .append("s", ExpectedVersion::NoStream, vec![sample_event(1)])
+        .await
+        .unwrap();
+    let reader = SqliteStore::open_read_only(writer.path()).unwrap();
+    assert_eq!(reader.head_position().await.unwrap(), 1);
+    writer
+        .append("s", ExpectedVersion::Exact(1), vec![sample_event(2)])
+        .await
+        .unwrap();
+    assert_eq!(reader.head_position().await.unwrap(), 2);
+    assert_eq!(reader.read_all(0, 10).await.unwrap().len(), 2);
+    let refused = reader
+        .append("s", ExpectedVersion::Any, vec![sample_event(3)])
+        .await;
+    assert!(matches!(refused, Err(StoreError::InvalidRequest(_))));
+    let missing = SqliteStore::open_read_only(dir.path().join("nothing.sqlite3"));
+    assert!(matches!(missing, Err(StoreError::Corrupt { .. })));
+}

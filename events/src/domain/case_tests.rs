@@ -507,7 +507,12 @@ fn required_text_that_is_only_white_space_counts_as_missing() {
     let mut blank = submission();
     blank.subject_ref = "   ".into();
     blank.excerpt = "\n\t".into();
-    let result = run(&CaseState::Unsubmitted, &classifier(), 0, CaseAction::Submit(blank));
+    let result = run(
+        &CaseState::Unsubmitted,
+        &classifier(),
+        0,
+        CaseAction::Submit(blank),
+    );
     assert_eq!(invalid_fields(result), ["subject_ref", "excerpt"]);
     let result = run(&decided(), &admin(), 500, reopen("  "));
     assert_eq!(invalid_fields(result), ["reason"]);

@@ -4,6 +4,7 @@
 //! on a small pool of read-only connections on tokio's blocking threads, so they neither block
 //! the writer (WAL readers see the last commit) nor an async executor.
 
+mod checkpoint;
 mod rows;
 mod schema;
 mod writer;
@@ -36,7 +37,8 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    appends: mpsc::Sender<AppendRequest>,
+    /// `None` when opened read-only.
+    appends: Option<mpsc::Sender<AppendRequest>>,
     head: watch::Receiver<u64>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Semaphore,
@@ -51,17 +53,45 @@ impl SqliteStore {
         let head = writer::read_head(&conn).map_err(|e| schema::corrupt(&path, e))?;
         let (head_tx, head_rx) = watch::channel(head);
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (stop_checkpoints, checkpoint_stop) = std::sync::mpsc::channel::<()>();
+        let checkpoint_path = path.clone();
+        std::thread::Builder::new()
+            .name("eventstore-checkpoint".into())
+            .spawn(move || checkpoint::run(checkpoint_path, checkpoint_stop))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoints: {e}")))?;
         let writer = Writer::new(conn, path.clone(), head, head_tx);
         std::thread::Builder::new()
             .name("eventstore-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || {
+                writer.run(rx);
+                // The writer is gone: let the checkpointer fold the WAL and stop.
+                drop(stop_checkpoints);
+            })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
-                appends: tx,
+                appends: Some(tx),
                 head: head_rx,
                 readers: Mutex::new(Vec::new()),
+                read_permits: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    /// Opens an existing store file for reading only, e.g. for an audit while a server runs.
+    /// Appends answer `InvalidRequest`; a subscription ends with `Closed` once caught up.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = schema::open_checked_reader(&path)?;
+        let head = writer::read_head(&conn).map_err(|e| schema::corrupt(&path, e))?;
+        let (_, head_rx) = watch::channel(head);
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                appends: None,
+                head: head_rx,
+                readers: Mutex::new(vec![conn]),
                 read_permits: Semaphore::new(READERS),
             }),
         })
@@ -125,8 +155,12 @@ impl EventStore for SqliteStore {
             events,
             reply,
         };
-        self.inner
-            .appends
+        let Some(appends) = &self.inner.appends else {
+            return Err(StoreError::InvalidRequest(
+                "the store was opened read-only".into(),
+            ));
+        };
+        appends
             .send(request)
             .await
             .map_err(|_| StoreError::Closed)?;
@@ -182,6 +216,10 @@ impl EventStore for SqliteStore {
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
-        Ok(*self.inner.head.borrow())
+        if self.inner.appends.is_some() {
+            return Ok(*self.inner.head.borrow());
+        }
+        // Read-only: another process may be writing, so ask the file.
+        self.with_reader(writer::read_head).await
     }
 }

@@ -17,7 +17,7 @@ CREATE TABLE events (
     position        INTEGER PRIMARY KEY,
     stream          TEXT    NOT NULL,
     version         INTEGER NOT NULL,
-    id              BLOB    NOT NULL UNIQUE,
+    id              BLOB    NOT NULL,
     event_type      TEXT    NOT NULL,
     schema_version  INTEGER NOT NULL,
     codec           INTEGER NOT NULL,
@@ -61,6 +61,18 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens an existing store for reading only, with the same checks as [`open_writer`]; a
+/// missing file is an error rather than a new store.
+pub(super) fn open_checked_reader(path: &Path) -> Result<Connection, StoreError> {
+    if !path.is_file() {
+        return Err(corrupt(path, "no event store here"));
+    }
+    let conn = open_reader(path)?;
+    check_identity(path, &conn)?;
+    check_integrity(path, &conn)?;
+    Ok(conn)
+}
+
 /// Opens a read-only connection to an existing store.
 pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -72,7 +84,8 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 fn initialise(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
-        "PRAGMA application_id = {APPLICATION_ID};
+        "PRAGMA page_size = 1024;
+         PRAGMA application_id = {APPLICATION_ID};
          PRAGMA user_version = {LAYOUT_VERSION};
          BEGIN; {CREATE} COMMIT;"
     ))
@@ -126,8 +139,11 @@ fn configure(path: &Path, conn: &Connection) -> Result<(), StoreError> {
         return Err(corrupt(path, format!("cannot switch to WAL mode ({mode})")));
     }
     // FULL: the WAL is fsynced at every commit, so an acknowledged append survives power loss.
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;")
-        .map_err(|e| corrupt(path, e))?;
+    // Checkpoints run on their own thread (see `checkpoint`), not inside a commit.
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF; PRAGMA wal_autocheckpoint = 0;",
+    )
+    .map_err(|e| corrupt(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| corrupt(path, e))?;
     Ok(())

@@ -29,11 +29,17 @@ pub(super) struct AppendRequest {
     pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
+/// Stream heads the writer remembers at most between batches (it forgets them all when full,
+/// and looks them up again as needed).
+const MAX_CACHED_HEADS: usize = 100_000;
+
 pub(super) struct Writer {
     conn: Connection,
     path: PathBuf,
     head: u64,
     head_tx: watch::Sender<u64>,
+    /// The version and last hash of recently written streams, as committed.
+    heads: HashMap<String, (u64, Hash)>,
 }
 
 impl Writer {
@@ -43,6 +49,7 @@ impl Writer {
             path,
             head,
             head_tx,
+            heads: HashMap::new(),
         }
     }
 
@@ -97,6 +104,7 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Heads as this batch leaves them; merged into the cache only once the batch commits.
         let mut heads: HashMap<String, (u64, Hash)> = HashMap::new();
         let mut results = Vec::with_capacity(requests.len());
         let mut position = self.head;
@@ -106,7 +114,7 @@ impl Writer {
                 "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1",
             )?;
             for (stream, expected, events) in requests {
-                let (mut version, mut prev) = match heads.get(&stream) {
+                let (mut version, mut prev) = match heads.get(&stream).or(self.heads.get(&stream)) {
                     Some(h) => *h,
                     None => last
                         .query_row([&stream], |r| {
@@ -148,6 +156,10 @@ impl Writer {
             }
         }
         tx.commit()?;
+        if self.heads.len() + heads.len() > MAX_CACHED_HEADS {
+            self.heads.clear();
+        }
+        self.heads.extend(heads);
         Ok((results, position))
     }
 }

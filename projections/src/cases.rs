@@ -1,0 +1,96 @@
+//! Every case by id, decided ones included: what `GET /api/v1/cases/{id}` answers.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+
+use events::domain::case::CaseEvent;
+use events::domain::DomainEvent;
+use events::EventEnvelope;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::case_view::CaseView;
+use crate::streams::case_id_of;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cases {
+    by_id: BTreeMap<Uuid, CaseView>,
+}
+
+impl Cases {
+    pub fn get(&self, id: Uuid) -> Option<&CaseView> {
+        self.by_id.get(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Every case, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &CaseView> {
+        self.by_id.values()
+    }
+
+    /// Folds one event and returns the case after it, or `None` when the event is not about a
+    /// known case (another aggregate's event, or a case event before its submission).
+    pub fn apply(&mut self, env: &EventEnvelope) -> Option<&CaseView> {
+        let DomainEvent::Case(event) = &env.event else {
+            return None;
+        };
+        let id = case_id_of(env)?;
+        match (self.by_id.entry(id), event) {
+            (Entry::Vacant(slot), CaseEvent::Submitted(e)) => {
+                Some(slot.insert(CaseView::submitted(id, e, env)))
+            }
+            // An event for a case never submitted: nothing to change.
+            (Entry::Vacant(_), _) => None,
+            (Entry::Occupied(slot), _) => {
+                let view = slot.into_mut();
+                view.apply(env);
+                Some(view)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{case_env, env, submitted};
+    use events::domain::case::{CaseClaimed, CaseStatus};
+    use events::domain::user::{UserEvent, UserRolesChanged};
+    use events::domain::{Priority, Role};
+    use events::Timestamp;
+
+    #[test]
+    fn cases_are_found_by_id_and_strangers_are_ignored() {
+        let id = Uuid::from_u128(1);
+        let mut cases = Cases::default();
+        let claim = CaseEvent::Claimed(CaseClaimed {
+            reviewer_id: Uuid::from_u128(2),
+            lease_expires_at: Timestamp::from_micros(1),
+        });
+        // A claim before the submission is not a case yet.
+        assert!(cases.apply(&case_env(id, 1, 1, claim.clone())).is_none());
+        let roles = UserEvent::RolesChanged(UserRolesChanged {
+            roles: vec![Role::Admin],
+        });
+        assert!(cases.apply(&env("user-x", 1, 2, roles.into())).is_none());
+        assert!(cases.is_empty());
+
+        let after = cases.apply(&case_env(id, 1, 3, submitted(id, Priority::High)));
+        assert_eq!(after.map(|c| c.position), Some(3));
+        let after = cases.apply(&case_env(id, 2, 4, claim));
+        assert_eq!(
+            after.map(|c| c.adjudication_status),
+            Some(CaseStatus::InReview)
+        );
+        assert_eq!(cases.get(id).map(|c| c.version), Some(2));
+        assert_eq!(cases.len(), 1);
+        assert!(cases.get(Uuid::from_u128(9)).is_none());
+    }
+}

@@ -1,0 +1,326 @@
+//! All read models together, behind one checkpoint: the projector folds each event once, in
+//! position order, and gets back the pushes it causes.
+
+use events::domain::DomainEvent;
+use events::{EventEnvelope, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::activity::ReviewerActivity;
+use crate::audit::AuditEvent;
+use crate::case_view::CaseView;
+use crate::cases::Cases;
+use crate::json::to_value;
+use crate::queue::{CaseStatusFilter, Cursor, Queue};
+use crate::revocations::Revocations;
+use crate::snapshot::{self, SnapshotError};
+use crate::stats::Stats;
+use crate::streams::case_id_of;
+use crate::updates::{snapshot_json, Topic, Update};
+use crate::users::Users;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Projections {
+    /// The checkpoint: the global position of the last event applied (0 before any).
+    position: u64,
+    cases: Cases,
+    queue: Queue,
+    stats: Stats,
+    users: Users,
+    revocations: Revocations,
+    activity: ReviewerActivity,
+}
+
+impl Projections {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds events from scratch (or from where `self` stands, for [`Projections::apply`]).
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a EventEnvelope>) -> Self {
+        let mut p = Self::new();
+        for env in events {
+            p.apply(env);
+        }
+        p
+    }
+
+    /// The global position of the last event applied: resume the subscription after it.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn cases(&self) -> &Cases {
+        &self.cases
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    pub fn activity(&self) -> &ReviewerActivity {
+        &self.activity
+    }
+
+    pub fn case(&self, id: Uuid) -> Option<&CaseView> {
+        self.cases.get(id)
+    }
+
+    /// One page of cases (see [`Queue::list`]): `GET /api/v1/cases`.
+    pub fn list_cases(
+        &self,
+        status: Option<CaseStatusFilter>,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> (Vec<&CaseView>, Option<Cursor>) {
+        self.queue.list(&self.cases, status, limit, after)
+    }
+
+    /// Every case not yet decided, in queue order.
+    pub fn queue_cases(&self) -> Vec<&CaseView> {
+        self.queue.all(&self.cases)
+    }
+
+    /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]).
+    pub fn prune_revocations(&mut self, now: Timestamp) {
+        self.revocations.prune(now);
+    }
+
+    /// Moves the checkpoint past an event that cannot be folded (one this build cannot decode),
+    /// so that the projector does not wait for it forever. Never moves backwards.
+    pub fn skip_to(&mut self, position: u64) {
+        self.position = self.position.max(position);
+    }
+
+    /// Folds one event and returns the updates it causes, in this order: `queue`, `case:<id>`
+    /// and `stats` for a case event, then `audit` for every event. An event at or before the
+    /// checkpoint was applied already: it changes nothing and causes nothing.
+    pub fn apply(&mut self, env: &EventEnvelope) -> Vec<Update> {
+        let position = env.position();
+        if position <= self.position {
+            return Vec::new();
+        }
+        self.position = position;
+        let event = env.event.type_name();
+        let mut updates = Vec::with_capacity(4);
+        match &env.event {
+            DomainEvent::Case(_) => {
+                let before = case_id_of(env)
+                    .and_then(|id| self.cases.get(id))
+                    .map(CaseView::tally);
+                if let Some(after) = self.cases.apply(env) {
+                    self.queue.apply_case(after);
+                    self.stats.apply_case(before, after);
+                    let case = to_value(after);
+                    let update = |topic, data| Update {
+                        topic,
+                        position,
+                        event,
+                        data,
+                    };
+                    updates.push(update(Topic::Queue, case.clone()));
+                    updates.push(update(Topic::Case(after.id), case));
+                    updates.push(update(Topic::Stats, to_value(&self.stats)));
+                }
+                self.activity.apply(env);
+            }
+            DomainEvent::User(_) => self.users.apply(env),
+            DomainEvent::Revocation(_) => self.revocations.apply(env),
+        }
+        updates.push(Update {
+            topic: Topic::Audit,
+            position,
+            event,
+            data: to_value(&AuditEvent::from_envelope(env)),
+        });
+        updates
+    }
+
+    /// What a snapshot of `topic` shows now: the array of queue cases, the stats, the case (or
+    /// `null`); `null` for `audit`, which has no state to show.
+    pub fn snapshot_data(&self, topic: &Topic) -> Value {
+        match topic {
+            Topic::Queue => to_value(&self.queue_cases()),
+            Topic::Stats => to_value(&self.stats),
+            Topic::Case(id) => self.cases.get(*id).map_or(Value::Null, to_value),
+            Topic::Audit => Value::Null,
+        }
+    }
+
+    /// The `snapshot` message of `topic` as of the checkpoint.
+    pub fn snapshot_json(&self, topic: &Topic) -> String {
+        snapshot_json(topic, self.position, &self.snapshot_data(topic))
+    }
+
+    /// Every model and the checkpoint as bytes (see [`crate::snapshot`]).
+    pub fn to_snapshot_bytes(&self) -> Result<Vec<u8>, SnapshotError> {
+        snapshot::encode(self)
+    }
+
+    pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        snapshot::decode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};
+    use crate::testing::{case_env, env, submitted};
+    use events::domain::case::{CaseClaimed, CaseEvent, CaseStatus};
+    use events::domain::revocation::{RevocationEvent, TokenRevoked, STREAM};
+    use events::domain::Priority;
+
+    fn events() -> Vec<EventEnvelope> {
+        let id = Uuid::from_u128(1);
+        vec![
+            case_env(id, 1, 1, submitted(id, Priority::Normal)),
+            case_env(
+                id,
+                2,
+                2,
+                CaseEvent::Claimed(CaseClaimed {
+                    reviewer_id: Uuid::from_u128(2),
+                    lease_expires_at: Timestamp::from_micros(99),
+                }),
+            ),
+            env(
+                STREAM,
+                1,
+                3,
+                RevocationEvent::TokenRevoked(TokenRevoked {
+                    jti: Uuid::from_u128(3),
+                    user_id: Uuid::from_u128(2),
+                    expires_at: Timestamp::from_micros(99),
+                })
+                .into(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn each_event_is_applied_once_and_pushes_to_its_topics() {
+        let events = events();
+        let mut p = Projections::new();
+        let updates = p.apply(&events[0]);
+        let topics: Vec<String> = updates.iter().map(|u| u.topic.as_string()).collect();
+        let id = Uuid::from_u128(1);
+        assert_eq!(
+            topics,
+            [
+                "queue".to_owned(),
+                format!("case:{id}"),
+                "stats".into(),
+                "audit".into()
+            ]
+        );
+        assert!(updates.iter().all(|u| u.position == 1));
+        assert!(updates.iter().all(|u| u.event == "case_submitted"));
+        assert_eq!(updates[0].data["adjudication_status"], "pending");
+        assert_eq!(updates[2].data["pending"], 1);
+        assert_eq!(updates[3].data["type"], "case_submitted");
+
+        let before = p.clone();
+        assert!(p.apply(&events[0]).is_empty());
+        assert_eq!(p, before);
+
+        p.apply(&events[1]);
+        let updates = p.apply(&events[2]);
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].topic, Topic::Audit);
+        assert_eq!(updates[0].event, "token_revoked");
+        assert!(p.revocations().is_token_revoked(Uuid::from_u128(3)));
+        assert_eq!(p.position(), 3);
+        assert_eq!(p.stats().in_review, 1);
+        assert_eq!(p.stats().position, 2);
+        assert_eq!(
+            p.case(id).map(|c| c.adjudication_status),
+            Some(CaseStatus::InReview)
+        );
+        assert_eq!(p, Projections::fold(&events));
+
+        p.skip_to(2);
+        assert_eq!(p.position(), 3);
+        p.skip_to(5);
+        assert_eq!(p.position(), 5);
+    }
+
+    #[test]
+    fn snapshots_show_each_topic() {
+        let p = Projections::fold(&events());
+        let queue: Value = serde_json::from_str(&p.snapshot_json(&Topic::Queue)).unwrap();
+        assert_eq!(queue["type"], "snapshot");
+        assert_eq!(queue["position"], 3);
+        assert_eq!(queue["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(p.snapshot_data(&Topic::Stats)["in_review"], 1);
+        assert_eq!(
+            p.snapshot_data(&Topic::Case(Uuid::from_u128(1)))["version"],
+            2
+        );
+        assert_eq!(
+            p.snapshot_data(&Topic::Case(Uuid::from_u128(7))),
+            Value::Null
+        );
+        assert_eq!(p.snapshot_data(&Topic::Audit), Value::Null);
+    }
+
+    #[test]
+    fn snapshot_bytes_round_trip_and_refuse_anything_else() {
+        let p = Projections::fold(&events());
+        let bytes = p.to_snapshot_bytes().unwrap();
+        assert_eq!(&bytes[..8], &SNAPSHOT_MAGIC);
+        assert_eq!(Projections::from_snapshot_bytes(&bytes), Ok(p));
+
+        assert_eq!(
+            Projections::from_snapshot_bytes(b"hello"),
+            Err(SnapshotError::WrongMagic)
+        );
+        assert_eq!(
+            Projections::from_snapshot_bytes(&[]),
+            Err(SnapshotError::WrongMagic)
+        );
+        assert!(matches!(
+            Projections::from_snapshot_bytes(&bytes[..9]),
+            Err(SnapshotError::Corrupt(_))
+        ));
+        let mut other = bytes.clone();
+        other[8..10].copy_from_slice(&(SNAPSHOT_FORMAT_VERSION + 1).to_le_bytes());
+        assert_eq!(
+            Projections::from_snapshot_bytes(&other),
+            Err(SnapshotError::UnsupportedVersion {
+                found: SNAPSHOT_FORMAT_VERSION + 1,
+                supported: SNAPSHOT_FORMAT_VERSION
+            })
+        );
+        let mut garbage = bytes[..10].to_vec();
+        garbage.extend_from_slice(&[0xff; 64]);
+        assert!(matches!(
+            Projections::from_snapshot_bytes(&garbage),
+            Err(SnapshotError::Corrupt(_))
+        ));
+        let truncated = &bytes[..bytes.len() - 3];
+        assert!(matches!(
+            Projections::from_snapshot_bytes(truncated),
+            Err(SnapshotError::Corrupt(_))
+        ));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            Projections::from_snapshot_bytes(&trailing),
+            Err(SnapshotError::Corrupt(_))
+        ));
+    }
+}

@@ -1,0 +1,305 @@
+//! The projector actor.
+//!
+//! It owns the read models; nothing else mutates them. Events arrive from a store subscription
+//! opened at the models' checkpoint, so none is skipped and none is applied twice (the models
+//! also ignore any event at or before their checkpoint). Queries are closures run against the
+//! models inside the actor ([`WithModels`]): they never wait for I/O. If the store fails, or an
+//! event cannot be decoded, the projector reports itself unhealthy and resubscribes from its
+//! checkpoint with exponential backoff.
+//!
+//! Snapshots are encoded inside the actor (the models must not change while they are read) and
+//! written to disk on a blocking thread, at most one at a time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use events::hash::Hash;
+use events::{EventEnvelope, EventStore, RecordedEvent, StoreError};
+use projections::{Projections, Update};
+
+use super::snapshot_file::{self, Snapshot};
+
+/// Updates caused by one event, shared by every recipient.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Published {
+    pub position: u64,
+    pub updates: Arc<Vec<Update>>,
+}
+
+/// Adds a recipient of every future [`Published`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Recipient<Published>);
+
+/// Runs a query against the models and answers its result.
+pub struct WithModels<R>(pub Box<dyn FnOnce(&Projections) -> R + Send>);
+
+impl<R: Send + 'static> WithModels<R> {
+    pub fn new(f: impl FnOnce(&Projections) -> R + Send + 'static) -> Self {
+        WithModels(Box::new(f))
+    }
+}
+
+impl<R: 'static> Message for WithModels<R> {
+    type Result = R;
+}
+
+#[derive(Message)]
+#[rtype(result = "ProjectorStatus")]
+pub struct Status;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectorStatus {
+    /// The last applied position.
+    pub position: u64,
+    /// False while the subscription is failing.
+    pub healthy: bool,
+    pub last_error: Option<String>,
+}
+
+/// Saves a snapshot now (at shutdown); answers once it is on disk.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct SaveSnapshot;
+
+#[derive(Clone, Debug)]
+pub struct ProjectorConfig {
+    /// Where snapshots go; `None` disables them.
+    pub snapshot_path: Option<PathBuf>,
+    /// Save after this many events…
+    pub snapshot_every_events: u64,
+    /// …or after this long, whichever comes first (if anything changed).
+    pub snapshot_interval: Duration,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        ProjectorConfig {
+            snapshot_path: None,
+            snapshot_every_events: 50_000,
+            snapshot_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+pub struct Projector {
+    store: Arc<dyn EventStore>,
+    models: Projections,
+    /// Hash of the event at the checkpoint: the anchor of the next snapshot.
+    anchor: Hash,
+    config: ProjectorConfig,
+    recipients: Vec<Recipient<Published>>,
+    subscription: Option<SpawnHandle>,
+    healthy: bool,
+    last_error: Option<String>,
+    backoff: Duration,
+    snapshot_position: u64,
+    snapshot_at: Instant,
+    snapshot_in_flight: bool,
+}
+
+impl Projector {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        models: Projections,
+        anchor: Hash,
+        config: ProjectorConfig,
+    ) -> Self {
+        let position = models.position();
+        Projector {
+            store,
+            models,
+            anchor,
+            config,
+            recipients: Vec::new(),
+            subscription: None,
+            healthy: true,
+            last_error: None,
+            backoff: MIN_BACKOFF,
+            snapshot_position: position,
+            snapshot_at: Instant::now(),
+            snapshot_in_flight: false,
+        }
+    }
+
+    fn subscribe(&mut self, ctx: &mut Context<Self>) {
+        let stream = self.store.subscribe_all(self.models.position());
+        self.subscription = Some(ctx.add_stream(stream));
+    }
+
+    fn fail(&mut self, ctx: &mut Context<Self>, error: String) {
+        tracing::error!(position = self.models.position(), "projector: {error}");
+        self.healthy = false;
+        self.last_error = Some(error);
+        if let Some(handle) = self.subscription.take() {
+            ctx.cancel_future(handle);
+        }
+        let delay = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        ctx.run_later(delay, |act, ctx| act.subscribe(ctx));
+    }
+
+    fn apply(&mut self, record: RecordedEvent, ctx: &mut Context<Self>) {
+        let hash = record.hash;
+        let env = match EventEnvelope::decode(record) {
+            Ok(env) => env,
+            Err(e) => return self.fail(ctx, format!("cannot decode an event: {e}")),
+        };
+        let updates = self.models.apply(&env);
+        self.anchor = hash;
+        if !self.healthy {
+            tracing::info!(position = env.position(), "projector recovered");
+            self.healthy = true;
+            self.last_error = None;
+        }
+        self.backoff = MIN_BACKOFF;
+        if !updates.is_empty() && !self.recipients.is_empty() {
+            let published = Published {
+                position: env.position(),
+                updates: Arc::new(updates),
+            };
+            self.recipients.retain(|r| r.connected());
+            for r in &self.recipients {
+                r.do_send(published.clone());
+            }
+        }
+        if self.models.position() - self.snapshot_position >= self.config.snapshot_every_events {
+            self.start_snapshot(ctx);
+        }
+    }
+
+    /// Encodes the models now and writes them on a blocking thread. The returned future
+    /// resolves once the file is written (or immediately if there is nothing new).
+    fn start_snapshot(
+        &mut self,
+        ctx: &mut Context<Self>,
+    ) -> Option<tokio::task::JoinHandle<Result<(), String>>> {
+        let path = self.config.snapshot_path.clone()?;
+        let position = self.models.position();
+        if self.snapshot_in_flight || position == self.snapshot_position {
+            return None;
+        }
+        let payload = match self.models.to_snapshot_bytes() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("cannot encode a snapshot: {e}");
+                return None;
+            }
+        };
+        self.snapshot_in_flight = true;
+        let snapshot = Snapshot {
+            position,
+            anchor: self.anchor,
+            payload,
+        };
+        let task = tokio::task::spawn_blocking(move || {
+            snapshot_file::write(&path, &snapshot).map_err(|e| e.to_string())
+        });
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        ctx.spawn(
+            async move {
+                let result = task
+                    .await
+                    .unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")));
+                let _ = done_tx.send(result.clone());
+                result
+            }
+            .into_actor(self)
+            .map(move |result, act, _| {
+                act.snapshot_in_flight = false;
+                match result {
+                    Ok(()) => {
+                        act.snapshot_position = position;
+                        act.snapshot_at = Instant::now();
+                        tracing::debug!(position, "snapshot saved");
+                    }
+                    Err(e) => tracing::error!("cannot save a snapshot: {e}"),
+                }
+            }),
+        );
+        Some(tokio::task::spawn(async move {
+            done_rx
+                .await
+                .unwrap_or_else(|_| Err("the projector stopped".into()))
+        }))
+    }
+}
+
+impl Actor for Projector {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.subscribe(ctx);
+        let every = self.config.snapshot_interval;
+        ctx.run_interval(every, move |act, ctx| {
+            if act.snapshot_at.elapsed() >= every {
+                act.start_snapshot(ctx);
+            }
+        });
+    }
+}
+
+impl StreamHandler<Result<RecordedEvent, StoreError>> for Projector {
+    fn handle(&mut self, item: Result<RecordedEvent, StoreError>, ctx: &mut Context<Self>) {
+        match item {
+            Ok(record) => self.apply(record, ctx),
+            Err(e) => self.fail(ctx, format!("subscription failed: {e}")),
+        }
+    }
+
+    /// A subscription only ends after an error (handled above) or when the store closes; in
+    /// either case try again from the checkpoint rather than stop the actor.
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        if self.subscription.take().is_some() {
+            self.fail(ctx, "the store subscription ended".into());
+        }
+    }
+}
+
+impl Handler<Subscribe> for Projector {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        self.recipients.push(msg.0);
+    }
+}
+
+impl<R: Send + 'static> Handler<WithModels<R>> for Projector {
+    type Result = MessageResult<WithModels<R>>;
+
+    fn handle(&mut self, msg: WithModels<R>, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((msg.0)(&self.models))
+    }
+}
+
+impl Handler<Status> for Projector {
+    type Result = MessageResult<Status>;
+
+    fn handle(&mut self, _: Status, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(ProjectorStatus {
+            position: self.models.position(),
+            healthy: self.healthy,
+            last_error: self.last_error.clone(),
+        })
+    }
+}
+
+impl Handler<SaveSnapshot> for Projector {
+    type Result = ResponseFuture<Result<(), String>>;
+
+    fn handle(&mut self, _: SaveSnapshot, ctx: &mut Context<Self>) -> Self::Result {
+        match self.start_snapshot(ctx) {
+            Some(done) => Box::pin(async move {
+                done.await
+                    .unwrap_or_else(|e| Err(format!("snapshot wait failed: {e}")))
+            }),
+            None => Box::pin(async { Ok(()) }),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The projector: folds every event of the store, in position order, into the read models, and
+//! hands the updates each event causes to whoever publishes them.
+//!
+//! * [`actor`]: the actix actor that owns the models, subscribes to the store from its
+//!   checkpoint, answers queries from memory, and saves snapshots.
+//! * [`snapshot_file`]: the snapshot file format, written atomically and checked on load.
+//! * [`startup`]: loading the last good snapshot (or none) before the actor starts.
+
+pub mod actor;
+pub mod snapshot_file;
+pub mod startup;
+
+pub use actor::{
+    Projector, ProjectorConfig, ProjectorStatus, Published, SaveSnapshot, Status, Subscribe,
+    WithModels,
+};
+pub use startup::load_models;
