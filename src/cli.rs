@@ -34,6 +34,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure the event store.
     Bench(BenchArgs),
+    /// Rebuild every read model from position 0 and check it against the live models.
+    Replay(crate::ops::args::ReplayArgs),
+    /// Verify hash chains or export the history.
+    Audit(crate::ops::args::AuditArgs),
 }
 
 /// Flags of `adjudicator serve`. Each is also read from `ADJUDICATOR_<FLAG_IN_UPPER_SNAKE>`;
@@ -77,6 +81,24 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_JWT_AUDIENCE", value_name = "TEXT")]
     pub jwt_audience: Option<String>,
 
+    /// The only algorithm tokens may be signed with: `HS256` (key: the secret file), `RS256` or
+    /// `EdDSA` (keys: PEM files) [default: HS256].
+    #[arg(long, env = "ADJUDICATOR_JWT_ALGORITHM", value_name = "ALG")]
+    pub jwt_algorithm: Option<String>,
+
+    /// PEM public key that verifies tokens; required for RS256 and EdDSA.
+    #[arg(long, env = "ADJUDICATOR_JWT_PUBLIC_KEY_FILE", value_name = "PATH")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// PEM private key that signs tokens, for RS256 and EdDSA; without it this node verifies
+    /// tokens but cannot issue them (login and refresh fail).
+    #[arg(long, env = "ADJUDICATOR_JWT_PRIVATE_KEY_FILE", value_name = "PATH")]
+    pub jwt_private_key_file: Option<PathBuf>,
+
+    /// Clock skew allowed when checking a token's `exp` and `nbf` [default: 0s].
+    #[arg(long, env = "ADJUDICATOR_JWT_LEEWAY", value_name = "DURATION")]
+    pub jwt_leeway: Option<String>,
+
     /// Lifetime of access tokens [default: 15m].
     #[arg(long, env = "ADJUDICATOR_ACCESS_TOKEN_TTL", value_name = "DURATION")]
     pub access_token_ttl: Option<String>,
@@ -84,6 +106,19 @@ pub struct ServeArgs {
     /// Lifetime of refresh tokens; must exceed the access token's [default: 7d].
     #[arg(long, env = "ADJUDICATOR_REFRESH_TOKEN_TTL", value_name = "DURATION")]
     pub refresh_token_ttl: Option<String>,
+
+    /// Failed logins allowed per client IP within the login window; more answer 429
+    /// [default: 20].
+    #[arg(long, env = "ADJUDICATOR_LOGIN_FAILURES_PER_IP", value_name = "N")]
+    pub login_failures_per_ip: Option<String>,
+
+    /// Failed logins allowed per username within the login window; more answer 429 [default: 5].
+    #[arg(long, env = "ADJUDICATOR_LOGIN_FAILURES_PER_USER", value_name = "N")]
+    pub login_failures_per_user: Option<String>,
+
+    /// Sliding window for failed logins [default: 15m].
+    #[arg(long, env = "ADJUDICATOR_LOGIN_WINDOW", value_name = "DURATION")]
+    pub login_window: Option<String>,
 
     /// Open WebSocket sessions allowed per user [default: 5].
     #[arg(long, env = "ADJUDICATOR_MAX_CONNECTIONS_PER_USER", value_name = "N")]
@@ -177,6 +212,8 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Append events from concurrent writers and report throughput and latency.
     Append(BenchAppendArgs),
+    /// Append realistic case histories, e.g. a million events for the replay benchmark.
+    Generate(crate::ops::args::GenerateArgs),
 }
 
 /// Flags of `adjudicator bench append`.

@@ -1,10 +1,14 @@
 //! Adjudicator server runtime: actors, HTTP API, auth, metrics, configuration and CLI.
 
-pub mod bench;
+pub mod auth;
+pub mod bootstrap;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod http;
+pub mod lease;
 pub mod logging;
+pub mod ops;
 pub mod projector;
 pub mod server;
 pub mod store;

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use adjudicator::cli::{BenchCommand, Cli, Command};
 use adjudicator::config::Settings;
+use adjudicator::ops;
+use adjudicator::ops::args::AuditCommand;
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -21,12 +23,24 @@ fn main() -> ExitCode {
             adjudicator::logging::init(&settings.log);
             run(adjudicator::server::serve(settings))
         }
-        Command::Bench(bench) => match bench.command {
-            BenchCommand::Append(args) => {
-                adjudicator::logging::init("warn");
-                run_multi_threaded(adjudicator::bench::append(args))
+        Command::Bench(bench) => {
+            adjudicator::logging::init("warn");
+            match bench.command {
+                BenchCommand::Append(args) => run_multi_threaded(ops::append_bench::append(args)),
+                BenchCommand::Generate(args) => run_multi_threaded(ops::generate::generate(args)),
             }
-        },
+        }
+        Command::Replay(args) => {
+            adjudicator::logging::init("warn");
+            run_multi_threaded(ops::replay::replay(args))
+        }
+        Command::Audit(audit) => {
+            adjudicator::logging::init("warn");
+            match audit.command {
+                AuditCommand::Verify(args) => run_multi_threaded(ops::audit::verify(args)),
+                AuditCommand::Export(args) => run_multi_threaded(ops::audit::export(args)),
+            }
+        }
     }
 }
 

@@ -1,13 +1,29 @@
-//! `adjudicator serve`: open the store, bind the listener, serve until a signal asks to stop.
+//! `adjudicator serve`: open the store, load the read models, make sure there is a first admin
+//! (and the demo data with `--demo`), start the projector and the lease keeper, and serve HTTP
+//! until SIGTERM or SIGINT; then save the read models.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::Actor;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use projections::Projections;
 
+use crate::auth::{SlidingWindow, TokenService};
 use crate::config::Settings;
-use crate::http::{self, AppState};
+use crate::http::json::BodyLimit;
+use crate::http::{self, AppState, LoginLimits};
+use crate::lease::LeaseKeeper;
+use crate::projector::{
+    load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WaitForPosition,
+    WithModels,
+};
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     create_data_dir(&settings)?;
+    let tokens =
+        Arc::new(TokenService::from_settings(&settings).context("cannot load the token keys")?);
     let store = crate::store::open(&settings)?;
     let head = store
         .head_position()
@@ -19,11 +35,64 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         head_position = head,
         "event store open"
     );
-    let state = AppState { store };
+    let snapshot_path = settings.data_dir.join(snapshot_file::FILE_NAME);
+    let start = load_models(store.as_ref(), &snapshot_path).await;
+    if let Some(why) = &start.ignored {
+        tracing::warn!("snapshot ignored, replaying from the start: {why}");
+    }
+    tracing::info!(position = start.models.position(), "read models loaded");
+    let config = ProjectorConfig {
+        snapshot_path: Some(snapshot_path),
+        ..ProjectorConfig::default()
+    };
+    let projector = Projector::new(store.clone(), start.models, start.anchor, config).start();
+
+    // Judge "no users yet" on the whole history, not on a half-replayed model.
+    projector
+        .send(WaitForPosition(head))
+        .await
+        .context("the projector stopped during start-up")?;
+    let (users, cases) = projector
+        .send(WithModels::new(|m: &Projections| {
+            (m.users().len(), m.cases().len())
+        }))
+        .await?;
+    if users == 0 {
+        crate::bootstrap::first_admin(store.as_ref(), &settings.data_dir).await?;
+    }
+    if settings.demo {
+        crate::bootstrap::demo(store.as_ref(), cases > 0).await?;
+    }
+
+    LeaseKeeper::new(store.clone(), projector.clone()).start();
+    let state = AppState {
+        store,
+        projector: projector.clone(),
+        tokens,
+        claim_lease: settings.claim_lease,
+        refresh_ttl: settings.refresh_token_ttl,
+        login_limits: Arc::new(LoginLimits {
+            per_ip: Mutex::new(SlidingWindow::new(
+                settings.login_failures_per_ip,
+                settings.login_window,
+            )),
+            per_user: Mutex::new(SlidingWindow::new(
+                settings.login_failures_per_user,
+                settings.login_window,
+            )),
+        }),
+        refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
+    };
+    let body_limit = BodyLimit(settings.max_body_bytes);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(body_limit))
+            .app_data(http::errors::query_config())
+            .app_data(http::errors::path_config())
+            .wrap(http::access_log::AccessLog)
             .configure(http::routes)
+            .default_service(web::to(http::errors::not_found))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .bind(settings.listen)
@@ -33,6 +102,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("listening on http://{addr}");
     }
     server.run().await.context("the HTTP server failed")?;
+    let saved = tokio::time::timeout(Duration::from_secs(30), projector.send(SaveSnapshot)).await;
+    match saved {
+        Ok(Ok(Ok(()))) => tracing::info!("read models saved"),
+        Ok(Ok(Err(e))) => tracing::error!("cannot save the read models: {e}"),
+        Ok(Err(e)) => tracing::error!("cannot reach the projector: {e}"),
+        Err(_) => tracing::error!("saving the read models took too long"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -48,8 +124,8 @@ fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
             .with_context(|| format!("--data-dir {}", dir.display()))?
             .permissions()
             .mode();
-        if mode & 0o077 != 0 && dir.file_name().is_some() {
-            // Secrets live here: keep the directory private when we own it.
+        if mode & 0o077 != 0 {
+            // Secrets live here: keep the directory private.
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
     }

@@ -150,3 +150,22 @@ async fn a_read_only_store_reads_what_a_writer_appends_and_refuses_to_append() {
     let missing = SqliteStore::open_read_only(dir.path().join("nothing.sqlite3"));
     assert!(matches!(missing, Err(StoreError::Corrupt { .. })));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_writer_on_the_same_file_is_refused_until_the_first_closes() {
+    let (first, dir) = fresh().await;
+    let path = first.path().to_path_buf();
+    match SqliteStore::open(&path) {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("in use"), "{why}"),
+        Err(other) => panic!("expected Unavailable, got {other}"),
+        Ok(_) => panic!("a second writer must be refused"),
+    }
+    assert!(
+        SqliteStore::open_read_only(&path).is_ok(),
+        "readers are welcome"
+    );
+    drop(first);
+    let reopened = SqliteStore::open(&path).expect("dropping the first store releases the lock");
+    drop(reopened);
+    drop(dir);
+}

@@ -41,7 +41,7 @@ impl Projections {
     pub fn fold<'a>(events: impl IntoIterator<Item = &'a EventEnvelope>) -> Self {
         let mut p = Self::new();
         for env in events {
-            p.apply(env);
+            p.apply_quiet(env);
         }
         p
     }
@@ -109,6 +109,16 @@ impl Projections {
     /// and `stats` for a case event, then `audit` for every event. An event at or before the
     /// checkpoint was applied already: it changes nothing and causes nothing.
     pub fn apply(&mut self, env: &EventEnvelope) -> Vec<Update> {
+        self.apply_inner(env, true)
+    }
+
+    /// Folds one event like [`Projections::apply`] without building its updates: for replays
+    /// and catch-up with nobody to push to, where the JSON would be thrown away.
+    pub fn apply_quiet(&mut self, env: &EventEnvelope) {
+        self.apply_inner(env, false);
+    }
+
+    fn apply_inner(&mut self, env: &EventEnvelope, emit: bool) -> Vec<Update> {
         let position = env.position();
         if position <= self.position {
             return Vec::new();
@@ -124,6 +134,10 @@ impl Projections {
                 if let Some(after) = self.cases.apply(env) {
                     self.queue.apply_case(after);
                     self.stats.apply_case(before, after);
+                    if !emit {
+                        self.activity.apply(env);
+                        return Vec::new();
+                    }
                     let case = to_value(after);
                     let update = |topic, data| Update {
                         topic,
@@ -139,6 +153,9 @@ impl Projections {
             }
             DomainEvent::User(_) => self.users.apply(env),
             DomainEvent::Revocation(_) => self.revocations.apply(env),
+        }
+        if !emit {
+            return Vec::new();
         }
         updates.push(Update {
             topic: Topic::Audit,

@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod file;
+pub mod jwt_algorithm;
 pub mod store;
 
 use std::fmt;
@@ -17,20 +18,28 @@ use thiserror::Error;
 use crate::cli::ServeArgs;
 use duration::{format_duration, parse_duration, DurationError};
 use file::{FileSettings, OriginList};
+pub use jwt_algorithm::JwtAlgorithm;
 pub use store::{StoreUrl, StoreUrlError};
 
 /// The flag names of every setting of `serve` (without `--config`), in the order of the design.
 /// The environment variable of each is `ADJUDICATOR_` and the name in upper snake case; its TOML
 /// key is the name with `_` for `-`.
-pub const FLAGS: [&str; 25] = [
+pub const FLAGS: [&str; 32] = [
     "listen",
     "data-dir",
     "store",
     "jwt-secret-file",
     "jwt-issuer",
     "jwt-audience",
+    "jwt-algorithm",
+    "jwt-public-key-file",
+    "jwt-private-key-file",
+    "jwt-leeway",
     "access-token-ttl",
     "refresh-token-ttl",
+    "login-failures-per-ip",
+    "login-failures-per-user",
+    "login-window",
     "max-connections-per-user",
     "connect-attempts-per-ip",
     "connect-window",
@@ -65,10 +74,25 @@ pub struct Settings {
     pub jwt_issuer: String,
     /// `--jwt-audience`.
     pub jwt_audience: String,
+    /// `--jwt-algorithm`: the only algorithm tokens may be signed with.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `--jwt-public-key-file`: PEM public key; set exactly when the algorithm is asymmetric.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// `--jwt-private-key-file`: PEM private key; only with an asymmetric algorithm, and without
+    /// it this node verifies tokens but cannot issue them.
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// `--jwt-leeway`: clock skew allowed on `exp` and `nbf`; may be zero.
+    pub jwt_leeway: Duration,
     /// `--access-token-ttl`, never zero.
     pub access_token_ttl: Duration,
     /// `--refresh-token-ttl`, longer than `access_token_ttl`.
     pub refresh_token_ttl: Duration,
+    /// `--login-failures-per-ip` within `login_window`, at least 1.
+    pub login_failures_per_ip: u32,
+    /// `--login-failures-per-user` within `login_window`, at least 1.
+    pub login_failures_per_user: u32,
+    /// `--login-window`, the sliding window of failed logins, never zero.
+    pub login_window: Duration,
     /// `--max-connections-per-user`, at least 1.
     pub max_connections_per_user: u32,
     /// `--connect-attempts-per-ip` within `connect_window`, at least 1.
@@ -297,6 +321,14 @@ fn path_value(s: &str) -> Result<PathBuf, String> {
     }
 }
 
+fn optional_path_value(s: &str) -> Result<Option<PathBuf>, String> {
+    path_value(s).map(Some)
+}
+
+fn jwt_algorithm_value(s: &str) -> Result<JwtAlgorithm, String> {
+    JwtAlgorithm::parse(s).ok_or_else(|| "expected HS256, RS256 or EdDSA".to_owned())
+}
+
 fn text_value(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -419,6 +451,36 @@ impl Settings {
             "adjudicator".to_owned(),
             text_value,
         )?;
+        let jwt_algorithm = setting(
+            "jwt-algorithm",
+            layers.pick(args.jwt_algorithm.as_ref(), f.jwt_algorithm.clone()),
+            JwtAlgorithm::Hs256,
+            jwt_algorithm_value,
+        )?;
+        let jwt_public_key_file = setting(
+            "jwt-public-key-file",
+            layers.pick_path(
+                args.jwt_public_key_file.as_ref(),
+                f.jwt_public_key_file.as_ref(),
+            ),
+            None,
+            optional_path_value,
+        )?;
+        let jwt_private_key_file = setting(
+            "jwt-private-key-file",
+            layers.pick_path(
+                args.jwt_private_key_file.as_ref(),
+                f.jwt_private_key_file.as_ref(),
+            ),
+            None,
+            optional_path_value,
+        )?;
+        let jwt_leeway = setting(
+            "jwt-leeway",
+            layers.pick(args.jwt_leeway.as_ref(), f.jwt_leeway.clone()),
+            Duration::ZERO,
+            |s| duration_value(s, true),
+        )?;
         let access_token_ttl = setting(
             "access-token-ttl",
             layers.pick(args.access_token_ttl.as_ref(), f.access_token_ttl.clone()),
@@ -429,6 +491,30 @@ impl Settings {
             "refresh-token-ttl",
             layers.pick(args.refresh_token_ttl.as_ref(), f.refresh_token_ttl.clone()),
             Duration::from_secs(7 * 86_400),
+            positive_duration,
+        )?;
+        let login_failures_per_ip = setting(
+            "login-failures-per-ip",
+            layers.pick(
+                args.login_failures_per_ip.as_ref(),
+                num(f.login_failures_per_ip),
+            ),
+            20,
+            count::<u32>,
+        )?;
+        let login_failures_per_user = setting(
+            "login-failures-per-user",
+            layers.pick(
+                args.login_failures_per_user.as_ref(),
+                num(f.login_failures_per_user),
+            ),
+            5,
+            count::<u32>,
+        )?;
+        let login_window = setting(
+            "login-window",
+            layers.pick(args.login_window.as_ref(), f.login_window.clone()),
+            Duration::from_secs(15 * 60),
             positive_duration,
         )?;
         let max_connections_per_user = setting(
@@ -554,6 +640,11 @@ impl Settings {
                 format_duration(access_token_ttl),
             )));
         }
+        check_jwt_keys(
+            jwt_algorithm,
+            jwt_public_key_file.is_some(),
+            jwt_private_key_file.is_some(),
+        )?;
 
         Ok(Settings {
             listen,
@@ -562,8 +653,15 @@ impl Settings {
             jwt_secret_file,
             jwt_issuer,
             jwt_audience,
+            jwt_algorithm,
+            jwt_public_key_file,
+            jwt_private_key_file,
+            jwt_leeway,
             access_token_ttl,
             refresh_token_ttl,
+            login_failures_per_ip,
+            login_failures_per_user,
+            login_window,
             max_connections_per_user,
             connect_attempts_per_ip,
             connect_window,
@@ -586,8 +684,37 @@ impl Settings {
     }
 }
 
+/// An asymmetric algorithm needs a public key to verify with; HS256 takes no key file, so that a
+/// forgotten `--jwt-algorithm` does not leave the server on HS256 while the operator believes it
+/// uses the keys given.
+fn check_jwt_keys(
+    algorithm: JwtAlgorithm,
+    public_key: bool,
+    private_key: bool,
+) -> Result<(), ConfigError> {
+    if algorithm.is_asymmetric() && !public_key {
+        return Err(ConfigError::Inconsistent(format!(
+            "--jwt-algorithm {algorithm} needs --jwt-public-key-file (a PEM public key)"
+        )));
+    }
+    if !algorithm.is_asymmetric() {
+        for (given, flag) in [
+            (public_key, "--jwt-public-key-file"),
+            (private_key, "--jwt-private-key-file"),
+        ] {
+            if given {
+                return Err(ConfigError::Inconsistent(format!(
+                    "{flag} is only used with --jwt-algorithm RS256 or EdDSA, \
+                     but the algorithm is {algorithm} (which signs with --jwt-secret-file)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One line of `key=value` pairs for the start-up log. Holds no secret: the store URL's
-/// password is masked and the signing key appears only as its file's path.
+/// password is masked and the signing keys appear only as their files' paths.
 impl fmt::Display for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = |d: Duration| format_duration(d);
@@ -599,11 +726,16 @@ impl fmt::Display for Settings {
             None => "none".to_owned(),
             Some(path) => path.display().to_string(),
         };
+        let key_file = |file: &Option<PathBuf>| match file {
+            None => "none".to_owned(),
+            Some(path) => path.display().to_string(),
+        };
         write!(
             f,
             "config={config} listen={} data_dir={} store={} jwt_secret_file={} jwt_issuer={} \
-             jwt_audience={} access_token_ttl={} refresh_token_ttl={} \
-             max_connections_per_user={} connect_attempts_per_ip={} connect_window={} \
+             jwt_audience={} jwt_algorithm={} jwt_public_key_file={} jwt_private_key_file={} \
+             jwt_leeway={} access_token_ttl={} refresh_token_ttl={} login_failures_per_ip={} \
+             login_failures_per_user={} login_window={} max_connections_per_user={} connect_attempts_per_ip={} connect_window={} \
              message_rate={} message_burst={} max_frame_bytes={} heartbeat_interval={} \
              heartbeat_missed={} outbound_queue_messages={} outbound_queue_bytes={} \
              max_connections={} allowed_origins={origins} claim_lease={} demo={} log={} \
@@ -614,8 +746,15 @@ impl fmt::Display for Settings {
             self.jwt_secret_file.display(),
             self.jwt_issuer,
             self.jwt_audience,
+            self.jwt_algorithm,
+            key_file(&self.jwt_public_key_file),
+            key_file(&self.jwt_private_key_file),
+            d(self.jwt_leeway),
             d(self.access_token_ttl),
             d(self.refresh_token_ttl),
+            self.login_failures_per_ip,
+            self.login_failures_per_user,
+            d(self.login_window),
             self.max_connections_per_user,
             self.connect_attempts_per_ip,
             d(self.connect_window),

@@ -36,8 +36,15 @@ fn defaults_follow_the_design() {
     assert_eq!(s.jwt_secret_file, PathBuf::from("./data/jwt-secret"));
     assert_eq!(s.jwt_issuer, "adjudicator");
     assert_eq!(s.jwt_audience, "adjudicator");
+    assert_eq!(s.jwt_algorithm, JwtAlgorithm::Hs256);
+    assert_eq!(s.jwt_public_key_file, None);
+    assert_eq!(s.jwt_private_key_file, None);
+    assert_eq!(s.jwt_leeway, Duration::ZERO);
     assert_eq!(s.access_token_ttl, Duration::from_secs(15 * 60));
     assert_eq!(s.refresh_token_ttl, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(s.login_failures_per_ip, 20);
+    assert_eq!(s.login_failures_per_user, 5);
+    assert_eq!(s.login_window, Duration::from_secs(15 * 60));
     assert_eq!(s.max_connections_per_user, 5);
     assert_eq!(s.connect_attempts_per_ip, 20);
     assert_eq!(s.connect_window, Duration::from_secs(60));
@@ -67,8 +74,15 @@ fn flags_set_every_setting() {
         "--jwt-secret-file=/run/secrets/jwt",
         "--jwt-issuer=iss",
         "--jwt-audience=aud",
+        "--jwt-algorithm=EdDSA",
+        "--jwt-public-key-file=/run/keys/jwt.pub.pem",
+        "--jwt-private-key-file=/run/keys/jwt.pem",
+        "--jwt-leeway=5s",
         "--access-token-ttl=5m",
         "--refresh-token-ttl=1d",
+        "--login-failures-per-ip=7",
+        "--login-failures-per-user=2",
+        "--login-window=1h",
         "--max-connections-per-user=2",
         "--connect-attempts-per-ip=3",
         "--connect-window=10s",
@@ -99,8 +113,20 @@ fn flags_set_every_setting() {
         (s.jwt_issuer.as_str(), s.jwt_audience.as_str()),
         ("iss", "aud")
     );
+    assert_eq!(s.jwt_algorithm, JwtAlgorithm::EdDsa);
+    assert_eq!(
+        s.jwt_public_key_file,
+        Some(PathBuf::from("/run/keys/jwt.pub.pem"))
+    );
+    assert_eq!(
+        s.jwt_private_key_file,
+        Some(PathBuf::from("/run/keys/jwt.pem"))
+    );
+    assert_eq!(s.jwt_leeway, Duration::from_secs(5));
     assert_eq!(s.access_token_ttl, Duration::from_secs(300));
     assert_eq!(s.refresh_token_ttl, Duration::from_secs(86_400));
+    assert_eq!((s.login_failures_per_ip, s.login_failures_per_user), (7, 2));
+    assert_eq!(s.login_window, Duration::from_secs(3600));
     assert_eq!(s.max_connections_per_user, 2);
     assert_eq!(s.connect_attempts_per_ip, 3);
     assert_eq!(s.connect_window, Duration::from_secs(10));
@@ -190,8 +216,16 @@ fn bad_values_name_their_flag() {
         ("jwt-secret-file", " "),
         ("jwt-issuer", ""),
         ("jwt-audience", "  "),
+        ("jwt-algorithm", "none"),
+        ("jwt-algorithm", "HS384"),
+        ("jwt-public-key-file", ""),
+        ("jwt-private-key-file", " "),
+        ("jwt-leeway", "5"),
         ("access-token-ttl", "15"),
         ("refresh-token-ttl", "0s"),
+        ("login-failures-per-ip", "0"),
+        ("login-failures-per-user", "many"),
+        ("login-window", "0s"),
         ("max-connections-per-user", "0"),
         ("connect-attempts-per-ip", "-1"),
         ("connect-window", "0ms"),
@@ -277,6 +311,69 @@ fn refresh_must_outlive_access() {
 }
 
 #[test]
+fn asymmetric_algorithms_need_a_public_key() {
+    for alg in ["RS256", "EdDSA"] {
+        let shown = error_of(&["--jwt-algorithm", alg]);
+        assert_eq!(
+            shown,
+            format!("--jwt-algorithm {alg} needs --jwt-public-key-file (a PEM public key)")
+        );
+        let shown = error_of(&["--jwt-algorithm", alg, "--jwt-private-key-file=/k.pem"]);
+        assert!(shown.contains("--jwt-public-key-file"), "{shown}");
+    }
+    let s = resolve(&["--jwt-algorithm=rs256", "--jwt-public-key-file=/k.pub.pem"])
+        .expect("verification only");
+    assert_eq!(s.jwt_algorithm, JwtAlgorithm::Rs256);
+    assert_eq!(s.jwt_private_key_file, None);
+}
+
+#[test]
+fn key_files_are_refused_with_hs256() {
+    for flag in ["--jwt-public-key-file", "--jwt-private-key-file"] {
+        let arg = format!("{flag}=/k.pem");
+        let shown = error_of(&[&arg]);
+        assert!(shown.starts_with(flag), "{shown}");
+        assert!(shown.contains("HS256"), "{shown}");
+    }
+}
+
+#[test]
+fn auth_settings_from_a_file() {
+    let (_dir, path) = toml_file(
+        r#"
+        jwt_algorithm = "RS256"
+        jwt_public_key_file = "/etc/adj/jwt.pub.pem"
+        jwt_leeway = "2s"
+        login_failures_per_ip = 50
+        login_failures_per_user = 3
+        login_window = "30m"
+        "#,
+    );
+    let s = resolve(&["--config", path_str(&path)]).expect("valid");
+    assert_eq!(s.jwt_algorithm, JwtAlgorithm::Rs256);
+    assert_eq!(
+        s.jwt_public_key_file,
+        Some(PathBuf::from("/etc/adj/jwt.pub.pem"))
+    );
+    assert_eq!(s.jwt_leeway, Duration::from_secs(2));
+    assert_eq!(
+        (s.login_failures_per_ip, s.login_failures_per_user),
+        (50, 3)
+    );
+    assert_eq!(s.login_window, Duration::from_secs(1800));
+
+    let (_dir, path) = toml_file("jwt_algorithm = \"HS512\"\n");
+    assert_eq!(
+        error_of(&["--config", path_str(&path)]),
+        format!(
+            "invalid value for --jwt-algorithm (key jwt_algorithm in {}): \"HS512\" \
+             (expected HS256, RS256 or EdDSA)",
+            path.display()
+        )
+    );
+}
+
+#[test]
 fn unknown_file_key_names_key_and_file() {
     let (_dir, path) = toml_file("listen = \"127.0.0.1:1\"\nheartbeat = \"30s\"\n");
     let err = resolve(&["--config", path_str(&path)]).expect_err("unknown key");
@@ -315,6 +412,11 @@ fn summary_shows_settings_but_no_password() {
         "store=postgres://adj:***@db/adj",
         "heartbeat_interval=30s",
         "refresh_token_ttl=7d",
+        "jwt_algorithm=HS256",
+        "jwt_public_key_file=none",
+        "jwt_leeway=0s",
+        "login_failures_per_user=5",
+        "login_window=15m",
         "allowed_origins=https://a.example",
         "demo=false",
     ] {

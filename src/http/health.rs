@@ -1,9 +1,43 @@
-//! `GET /healthz`: 200 for as long as the process serves HTTP at all.
+//! `GET /healthz` (the process serves HTTP) and `GET /readyz` (the store answers and the read
+//! models have caught up with it).
 
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::AppState;
+use crate::projector::Status;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"status":"ok"}"#)
+}
+
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let head = state.store.head_position().await;
+    let status = state.projector.send(Status).await;
+    let (ready, body) = match (head, status) {
+        (Ok(head), Ok(s)) => (
+            s.healthy && s.position >= head,
+            json!({
+                "store": "ok",
+                "head_position": head,
+                "projection_position": s.position,
+                "projections": if s.healthy { "ok" } else { "failing" },
+            }),
+        ),
+        (Err(e), _) => (
+            false,
+            json!({ "store": "unavailable", "detail": e.to_string() }),
+        ),
+        (_, Err(_)) => (false, json!({ "projections": "stopped" })),
+    };
+    let mut answer = if ready {
+        HttpResponse::Ok()
+    } else {
+        let mut r = HttpResponse::ServiceUnavailable();
+        r.insert_header(("Retry-After", "1"));
+        r
+    };
+    answer.json(json!({ "ready": ready, "checks": body }))
 }

@@ -60,6 +60,15 @@ pub struct ProjectorStatus {
     pub last_error: Option<String>,
 }
 
+/// Answers once the models have applied `position` (read-your-writes after an append).
+/// Answers `false` at once if too many callers are waiting already.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct WaitForPosition(pub u64);
+
+/// Callers of [`WaitForPosition`] waiting at most; more are refused rather than queued.
+const MAX_WAITERS: usize = 10_000;
+
 /// Saves a snapshot now (at shutdown); answers once it is on disk.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
@@ -102,6 +111,8 @@ pub struct Projector {
     snapshot_position: u64,
     snapshot_at: Instant,
     snapshot_in_flight: bool,
+    waiters: std::collections::BTreeMap<u64, Vec<tokio::sync::oneshot::Sender<bool>>>,
+    waiting: usize,
 }
 
 impl Projector {
@@ -125,6 +136,8 @@ impl Projector {
             snapshot_position: position,
             snapshot_at: Instant::now(),
             snapshot_in_flight: false,
+            waiters: std::collections::BTreeMap::new(),
+            waiting: 0,
         }
     }
 
@@ -151,8 +164,16 @@ impl Projector {
             Ok(env) => env,
             Err(e) => return self.fail(ctx, format!("cannot decode an event: {e}")),
         };
-        let updates = self.models.apply(&env);
+        // Nobody to push to (a replay at start, or before the registry subscribes): skip
+        // building the JSON of the updates.
+        let updates = if self.recipients.is_empty() {
+            self.models.apply_quiet(&env);
+            Vec::new()
+        } else {
+            self.models.apply(&env)
+        };
         self.anchor = hash;
+        self.wake_waiters();
         if !self.healthy {
             tracing::info!(position = env.position(), "projector recovered");
             self.healthy = true;
@@ -171,6 +192,20 @@ impl Projector {
         }
         if self.models.position() - self.snapshot_position >= self.config.snapshot_every_events {
             self.start_snapshot(ctx);
+        }
+    }
+
+    fn wake_waiters(&mut self) {
+        let position = self.models.position();
+        while let Some(entry) = self.waiters.first_entry() {
+            if *entry.key() > position {
+                break;
+            }
+            let senders = entry.remove();
+            self.waiting -= senders.len();
+            for tx in senders {
+                let _ = tx.send(true);
+            }
         }
     }
 
@@ -301,5 +336,22 @@ impl Handler<SaveSnapshot> for Projector {
             }),
             None => Box::pin(async { Ok(()) }),
         }
+    }
+}
+
+impl Handler<WaitForPosition> for Projector {
+    type Result = ResponseFuture<bool>;
+
+    fn handle(&mut self, msg: WaitForPosition, _: &mut Context<Self>) -> Self::Result {
+        if msg.0 <= self.models.position() {
+            return Box::pin(async { true });
+        }
+        if self.waiting >= MAX_WAITERS {
+            return Box::pin(async { false });
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiters.entry(msg.0).or_default().push(tx);
+        self.waiting += 1;
+        Box::pin(async move { rx.await.unwrap_or(false) })
     }
 }

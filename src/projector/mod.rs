@@ -12,6 +12,6 @@ pub mod startup;
 
 pub use actor::{
     Projector, ProjectorConfig, ProjectorStatus, Published, SaveSnapshot, Status, Subscribe,
-    WithModels,
+    WaitForPosition, WithModels,
 };
 pub use startup::load_models;

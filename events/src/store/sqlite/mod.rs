@@ -23,6 +23,28 @@ use super::{
 use crate::envelope::{EventData, RecordedEvent};
 use writer::{AppendRequest, Writer};
 
+/// Takes the store's write lock (`<file>.lock`), held by the writer thread for as long as it
+/// runs: one writing process per store, because the writer keeps the head position in memory.
+fn lock_for_writing(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| schema::corrupt(&lock_path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "{} is in use by another process (a running server?); stop it, or use the HTTP API",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(schema::corrupt(&lock_path, e)),
+    }
+}
+
 /// The file name of the store inside the data directory.
 pub const FILE_NAME: &str = "events.sqlite3";
 /// Appends waiting for the writer at most; further callers wait for room.
@@ -39,6 +61,7 @@ struct Inner {
     path: PathBuf,
     /// `None` when opened read-only.
     appends: Option<mpsc::Sender<AppendRequest>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     head: watch::Receiver<u64>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Semaphore,
@@ -49,6 +72,7 @@ impl SqliteStore {
     /// Adjudicator store is refused with an error naming it; it is never modified.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let lock = lock_for_writing(&path)?;
         let conn = schema::open_writer(&path)?;
         let head = writer::read_head(&conn).map_err(|e| schema::corrupt(&path, e))?;
         let (head_tx, head_rx) = watch::channel(head);
@@ -60,10 +84,12 @@ impl SqliteStore {
             .spawn(move || checkpoint::run(checkpoint_path, checkpoint_stop))
             .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoints: {e}")))?;
         let writer = Writer::new(conn, path.clone(), head, head_tx);
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("eventstore-writer".into())
             .spawn(move || {
                 writer.run(rx);
+                // Only now may another process write: every commit of ours is done.
+                drop(lock);
                 // The writer is gone: let the checkpointer fold the WAL and stop.
                 drop(stop_checkpoints);
             })
@@ -72,6 +98,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 appends: Some(tx),
+                writer: Some(writer),
                 head: head_rx,
                 readers: Mutex::new(Vec::new()),
                 read_permits: Semaphore::new(READERS),
@@ -90,6 +117,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 appends: None,
+                writer: None,
                 head: head_rx,
                 readers: Mutex::new(vec![conn]),
                 read_permits: Semaphore::new(READERS),
@@ -136,6 +164,17 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: let the writer commit what it has and release the file, so the
+    /// store can be opened again as soon as this returns.
+    fn drop(&mut self) {
+        self.appends.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 

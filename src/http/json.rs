@@ -1,0 +1,178 @@
+//! `Json<T>`: the request body as a typed value, or the protocol's error.
+//!
+//! * a body over `--max-body-bytes` answers 413 `payload_too_large` (counted as it arrives, so a
+//!   huge body is never buffered);
+//! * a body that is not JSON at all answers 400 `bad_json`;
+//! * JSON of the wrong shape (an unknown field, a missing one, a wrong type or value) answers 422
+//!   `validation_failed` naming the field by its path, e.g. `assessment.confidence`.
+//!
+//! Request types use `#[serde(deny_unknown_fields)]` so that a misspelt field is an error rather
+//! than silently ignored.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::problem::ApiError;
+
+/// The largest body a handler accepts; set from `--max-body-bytes`.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<BodyLimit>>()
+            .map_or(64 * 1024, |l| l.0);
+        let content_type = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.to_ascii_lowercase());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if let Some(ct) = content_type {
+                if !ct.starts_with("application/json") && !ct.contains("+json") {
+                    return Err(ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_media_type",
+                        "send the body as application/json",
+                    ));
+                }
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|e| ApiError::bad_json(format!("reading the body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse(&body).map(Json)
+        })
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the body is larger than {limit} bytes"),
+    )
+}
+
+/// Parses a body, telling broken JSON from JSON of the wrong shape.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_json("the body is empty; send a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = strip_position(&inner.to_string());
+                let field = field_name(&path, &message);
+                ApiError::field(&field, message)
+            }
+            _ => ApiError::bad_json(format!("the body is not valid JSON: {inner}")),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_json(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde's messages end with " at line 1 column 42", which means nothing to the caller here.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The field at fault: the path where the error happened, joined with the field a "missing
+/// field `x`" or "unknown field `x`" message names.
+fn field_name(path: &str, message: &str) -> String {
+    let named = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
+    let path = if path == "." { "" } else { path };
+    match (path, named) {
+        ("", Some(f)) => f.to_owned(),
+        (p, Some(f)) => format!("{p}.{f}"),
+        ("", None) => "body".to_owned(),
+        (p, None) => p.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        confidence: f64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+    }
+
+    fn field_of(body: &str) -> (u16, String) {
+        let e = parse::<Outer>(body.as_bytes()).unwrap_err();
+        let field = e
+            .errors
+            .first()
+            .map(|f| f.field.clone())
+            .unwrap_or_default();
+        (e.status.as_u16(), field)
+    }
+
+    #[test]
+    fn broken_json_is_bad_json() {
+        assert_eq!(field_of("{\"name\": ").0, 400);
+        assert_eq!(field_of("").0, 400);
+        assert_eq!(field_of("{} trailing").0, 400);
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_field() {
+        assert_eq!(
+            field_of(r#"{"inner": {"confidence": 1}}"#),
+            (422, "name".into())
+        );
+        assert_eq!(
+            field_of(r#"{"name": "x", "inner": {"confidence": "high"}}"#),
+            (422, "inner.confidence".into())
+        );
+        assert_eq!(
+            field_of(r#"{"name": "x", "inner": {"confidence": 1}, "extra": 1}"#),
+            (422, "extra".into())
+        );
+        assert_eq!(
+            field_of(r#"{"name": "x", "inner": {"confidence": 1, "nope": 2}}"#),
+            (422, "inner.nope".into())
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! Flags of the operator tools (`replay`, `audit …`, `bench generate`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// Which store to read: the same flags and variables as `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory of the embedded store.
+    #[arg(
+        long,
+        env = "ADJUDICATOR_DATA_DIR",
+        value_name = "PATH",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Event store: `sqlite`, `postgres://…` or `esdb://…`.
+    #[arg(
+        long,
+        env = "ADJUDICATOR_STORE",
+        value_name = "URL",
+        default_value = "sqlite",
+        hide_env_values = true
+    )]
+    pub store: String,
+}
+
+/// Flags of `adjudicator replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Snapshot to check the replay against [default: <data-dir>/projections.snapshot].
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+}
+
+/// `adjudicator audit …`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every stream's hash chain; exit non-zero naming each broken stream and version.
+    Verify(StoreArgs),
+    /// Write every event after a position as NDJSON, one audit event per line.
+    Export(ExportArgs),
+}
+
+/// Flags of `adjudicator audit export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Export the events after this position (0: all of them).
+    #[arg(long, value_name = "POSITION", default_value_t = 0)]
+    pub after: u64,
+
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// Flags of `adjudicator bench generate`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// How many events to append (rounded up to whole case histories).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub events: u64,
+}

@@ -1,0 +1,38 @@
+//! Operator and auditor tools run from the command line against a store: replay, audit
+//! verification and export, and the benchmarks.
+
+pub mod append_bench;
+pub mod args;
+pub mod audit;
+pub mod generate;
+pub mod pages;
+pub mod replay;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use events::store::sqlite::{SqliteStore, FILE_NAME};
+use events::EventStore;
+
+use crate::config::StoreUrl;
+use args::StoreArgs;
+
+/// Opens the store the flags name. SQLite is opened read-only unless `write` is set, so an
+/// audit can run beside a live server.
+pub fn open_store(args: &StoreArgs, write: bool) -> anyhow::Result<Arc<dyn EventStore>> {
+    let url = StoreUrl::parse(&args.store)
+        .map_err(|e| anyhow::anyhow!("invalid value for --store: {e}"))?;
+    match url {
+        StoreUrl::Sqlite if write => Ok(Arc::new(
+            SqliteStore::open_in(&args.data_dir).context("cannot open the event store")?,
+        )),
+        StoreUrl::Sqlite => Ok(Arc::new(
+            SqliteStore::open_read_only(args.data_dir.join(FILE_NAME))
+                .context("cannot open the event store")?,
+        )),
+        other => anyhow::bail!(
+            "--store {other}: this build has no {} backend yet; use `sqlite`",
+            other.backend()
+        ),
+    }
+}

@@ -1,0 +1,36 @@
+//! Reading the whole store in pages, with the next page fetched while the current one is used.
+
+use std::sync::Arc;
+
+use events::{EventStore, RecordedEvent, StoreError};
+use tokio::sync::mpsc;
+
+const PAGE: usize = 10_000;
+
+/// Pages of every event after `after`, read ahead by a background task. The receiver yields
+/// `Err` once if the store fails, then ends.
+pub fn read_ahead(
+    store: Arc<dyn EventStore>,
+    after: u64,
+) -> mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut after = after;
+        loop {
+            match store.read_all(after, PAGE).await {
+                Ok(page) if page.is_empty() => break,
+                Ok(page) => {
+                    after = page.last().map_or(after, |e| e.position);
+                    if tx.send(Ok(page)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    });
+    rx
+}

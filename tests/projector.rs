@@ -1,0 +1,230 @@
+//! The projector actor against a real SQLite store: it folds what was stored before it started
+//! and what is appended while it runs, publishes every update in position order, saves
+//! snapshots it can restart from, and ignores snapshots that are damaged or belong elsewhere.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use adjudicator::projector::{
+    load_models, snapshot_file, Projector, ProjectorConfig, Published, SaveSnapshot, Status,
+    Subscribe, WithModels,
+};
+use events::domain::case::{self, Assessment, CaseAction, CaseCommand, CaseState, Submission};
+use events::domain::{Actor as DomainActor, Culpability, DomainEvent, Priority, Role};
+use events::store::sqlite::SqliteStore;
+use events::{EventData, EventEnvelope, EventStore, ExpectedVersion, Metadata, Timestamp};
+use projections::Projections;
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Appends a submitted-then-claimed case; returns its id.
+async fn submit_and_claim(store: &dyn EventStore, n: u64) -> Uuid {
+    let id = Uuid::now_v7();
+    let classifier = DomainActor::new(Uuid::from_u128(1), vec![Role::Classifier]);
+    let reviewer = DomainActor::new(Uuid::from_u128(2), vec![Role::Reviewer]);
+    let at = Timestamp::now();
+    let submit = CaseAction::Submit(Submission {
+        case_id: id,
+        subject_ref: format!("DOC-{n}"),
+        excerpt: "He said he would do it, and then he did it.".into(),
+        assessment: Assessment {
+            culpability: Culpability::Purposely,
+            confidence: 0.9,
+            rationale: "Stated intent.".into(),
+        },
+        priority: Priority::Normal,
+    });
+    let mut state = CaseState::default();
+    let mut data = Vec::new();
+    for (actor, action) in [
+        (classifier, submit),
+        (
+            reviewer,
+            CaseAction::Claim {
+                lease: Duration::from_secs(600),
+            },
+        ),
+    ] {
+        let events = case::decide(&state, CaseCommand { actor, at, action }).unwrap();
+        for e in events {
+            state = case::evolve(state, &e);
+            data.push(EventData::encode(&DomainEvent::Case(e), Metadata::default(), at).unwrap());
+        }
+    }
+    store
+        .append(&case::stream_name(id), ExpectedVersion::NoStream, data)
+        .await
+        .unwrap();
+    id
+}
+
+/// Every event of the store, decoded and folded from scratch.
+async fn full_fold(store: &dyn EventStore) -> Projections {
+    let records = store.read_all(0, 10_000).await.unwrap();
+    let envs: Vec<_> = records
+        .into_iter()
+        .map(|r| EventEnvelope::decode(r).unwrap())
+        .collect();
+    Projections::fold(&envs)
+}
+
+/// Collects the positions of everything published to it.
+struct Collector(Arc<Mutex<Vec<u64>>>);
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<Published> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: Published, _: &mut Context<Self>) {
+        assert!(msg.updates.iter().all(|u| u.position == msg.position));
+        self.0.lock().unwrap().push(msg.position);
+    }
+}
+
+async fn wait_for_position(projector: &Addr<Projector>, position: u64) {
+    let wait = async {
+        loop {
+            let status = projector.send(Status).await.unwrap();
+            if status.position >= position {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let status = tokio::time::timeout(DEADLINE, wait)
+        .await
+        .expect("the projector caught up in time");
+    assert!(status.healthy);
+}
+
+fn start(
+    store: &SqliteStore,
+    start: adjudicator::projector::startup::Start,
+    config: ProjectorConfig,
+) -> Addr<Projector> {
+    let store: Arc<dyn EventStore> = Arc::new(store.clone());
+    Projector::new(store, start.models, start.anchor, config).start()
+}
+
+#[actix_rt::test]
+async fn folds_old_and_new_events_and_publishes_them_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    for n in 0..5 {
+        submit_and_claim(&store, n).await;
+    }
+    let begin = load_models(&store, &dir.path().join("none")).await;
+    let projector = start(&store, begin, ProjectorConfig::default());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let collector = Collector(seen.clone()).start();
+    projector
+        .send(Subscribe(collector.recipient()))
+        .await
+        .unwrap();
+    for n in 5..20 {
+        submit_and_claim(&store, n).await;
+    }
+    let head = store.head_position().await.unwrap();
+    wait_for_position(&projector, head).await;
+
+    let live = projector
+        .send(WithModels::new(|m: &Projections| m.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        live,
+        full_fold(&store).await,
+        "incremental equals a full fold"
+    );
+    assert_eq!(live.stats().in_review, 20);
+    let published = seen.lock().unwrap().clone();
+    assert!(!published.is_empty());
+    assert!(
+        published.windows(2).all(|w| w[0] < w[1]),
+        "in position order, once each"
+    );
+    assert_eq!(published.last(), Some(&head));
+}
+
+#[actix_rt::test]
+async fn a_saved_snapshot_restarts_to_the_same_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(snapshot_file::FILE_NAME);
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    let config = ProjectorConfig {
+        snapshot_path: Some(path.clone()),
+        snapshot_every_events: 7,
+        snapshot_interval: Duration::from_secs(3600),
+    };
+    let projector = start(&store, load_models(&store, &path).await, config.clone());
+    for n in 0..10 {
+        submit_and_claim(&store, n).await;
+    }
+    let head = store.head_position().await.unwrap();
+    wait_for_position(&projector, head).await;
+    projector.send(SaveSnapshot).await.unwrap().unwrap();
+    projector.send(SaveSnapshot).await.unwrap().unwrap();
+
+    let snapshot = snapshot_file::read(&path)
+        .unwrap()
+        .expect("a snapshot on disk");
+    assert_eq!(snapshot.position, head);
+    for n in 10..13 {
+        submit_and_claim(&store, n).await;
+    }
+    let restart = load_models(&store, &path).await;
+    assert!(restart.ignored.is_none(), "{:?}", restart.ignored);
+    assert_eq!(restart.models.position(), head, "starts from the snapshot");
+    let head = store.head_position().await.unwrap();
+    let again = start(&store, restart, config);
+    wait_for_position(&again, head).await;
+    let live = again
+        .send(WithModels::new(|m: &Projections| m.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        live,
+        full_fold(&store).await,
+        "snapshot + tail equals a full fold"
+    );
+}
+
+#[actix_rt::test]
+async fn damaged_or_foreign_snapshots_are_reported_and_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(snapshot_file::FILE_NAME);
+    let store = SqliteStore::open_in(dir.path().join("a")).unwrap();
+    for n in 0..3 {
+        submit_and_claim(&store, n).await;
+    }
+    let models = full_fold(&store).await;
+    let last = store.read_all(0, 100).await.unwrap().pop().unwrap();
+    let good = snapshot_file::Snapshot {
+        position: models.position(),
+        anchor: last.hash,
+        payload: models.to_snapshot_bytes().unwrap(),
+    };
+    snapshot_file::write(&path, &good).unwrap();
+    assert!(load_models(&store, &path).await.ignored.is_none());
+
+    // Another store with as many events: same position, different history.
+    let other = SqliteStore::open_in(dir.path().join("b")).unwrap();
+    for n in 0..3 {
+        submit_and_claim(&other, n).await;
+    }
+    let foreign = load_models(&other, &path).await;
+    assert!(foreign.ignored.unwrap().contains("does not belong"));
+    assert_eq!(foreign.models.position(), 0);
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let damaged = load_models(&store, &path).await;
+    assert!(damaged.ignored.unwrap().contains("checksum"));
+    assert_eq!(damaged.models.position(), 0, "a full replay instead");
+}
