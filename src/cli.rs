@@ -38,6 +38,8 @@ pub enum Command {
     Replay(crate::ops::args::ReplayArgs),
     /// Verify hash chains or export the history.
     Audit(crate::ops::args::AuditArgs),
+    /// Add or list users without a running server.
+    User(crate::ops::args::UserArgs),
 }
 
 /// Flags of `adjudicator serve`. Each is also read from `ADJUDICATOR_<FLAG_IN_UPPER_SNAKE>`;
@@ -172,6 +174,14 @@ pub struct ServeArgs {
     /// How long a claim holds before the case returns to the queue [default: 15m].
     #[arg(long, env = "ADJUDICATOR_CLAIM_LEASE", value_name = "DURATION")]
     pub claim_lease: Option<String>,
+
+    /// Save the read models after this many events [default: 50000].
+    #[arg(long, env = "ADJUDICATOR_SNAPSHOT_EVERY", value_name = "N")]
+    pub snapshot_every: Option<String>,
+
+    /// Save the read models at least this often, if anything changed [default: 30s].
+    #[arg(long, env = "ADJUDICATOR_SNAPSHOT_INTERVAL", value_name = "DURATION")]
+    pub snapshot_interval: Option<String>,
 
     /// Add demo users and sample cases on start. `--demo` alone means true; the variable takes
     /// true/false/1/0 [default: false].

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use adjudicator::cli::{BenchCommand, Cli, Command};
 use adjudicator::config::Settings;
 use adjudicator::ops;
-use adjudicator::ops::args::AuditCommand;
+use adjudicator::ops::args::{AuditCommand, UserCommand};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -33,6 +33,13 @@ fn main() -> ExitCode {
         Command::Replay(args) => {
             adjudicator::logging::init("warn");
             run_multi_threaded(ops::replay::replay(args))
+        }
+        Command::User(user) => {
+            adjudicator::logging::init("warn");
+            match user.command {
+                UserCommand::Add(args) => run_multi_threaded(ops::users::add(args)),
+                UserCommand::List(args) => run_multi_threaded(ops::users::list(args)),
+            }
         }
         Command::Audit(audit) => {
             adjudicator::logging::init("warn");

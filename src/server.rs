@@ -43,7 +43,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(position = start.models.position(), "read models loaded");
     let config = ProjectorConfig {
         snapshot_path: Some(snapshot_path),
-        ..ProjectorConfig::default()
+        snapshot_every_events: settings.snapshot_every,
+        snapshot_interval: settings.snapshot_interval,
     };
     let projector = Projector::new(store.clone(), start.models, start.anchor, config).start();
 
@@ -63,6 +64,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.demo {
         crate::bootstrap::demo(store.as_ref(), cases > 0).await?;
     }
+    // Serve only once the read models hold what bootstrap just appended: a login right after
+    // the "listening on" line must find the first admin and the demo users.
+    let head = store
+        .head_position()
+        .await
+        .context("cannot read the event store's head position")?;
+    projector
+        .send(WaitForPosition(head))
+        .await
+        .context("the projector stopped during start-up")?;
 
     LeaseKeeper::new(store.clone(), projector.clone()).start();
     let state = AppState {

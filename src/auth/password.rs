@@ -143,9 +143,11 @@ mod tests {
         };
         let real_cost = fastest(&|| verify_password("wrong password", &real));
         let dummy_cost = fastest(&|| dummy_verify("wrong password"));
+        // The same work within a factor that a busy test machine can blur; a dummy that skipped
+        // the work would be a thousand times faster.
         let ratio = dummy_cost.as_secs_f64() / real_cost.as_secs_f64();
         assert!(
-            (0.5..2.0).contains(&ratio),
+            (0.25..4.0).contains(&ratio),
             "dummy {dummy_cost:?} vs real {real_cost:?}"
         );
     }

@@ -46,6 +46,8 @@ pub struct FileSettings {
     pub max_connections: Option<i64>,
     pub allowed_origins: Option<OriginList>,
     pub claim_lease: Option<String>,
+    pub snapshot_every: Option<i64>,
+    pub snapshot_interval: Option<String>,
     pub demo: Option<bool>,
     pub log: Option<String>,
     pub shutdown_timeout: Option<String>,

@@ -24,7 +24,7 @@ pub use store::{StoreUrl, StoreUrlError};
 /// The flag names of every setting of `serve` (without `--config`), in the order of the design.
 /// The environment variable of each is `ADJUDICATOR_` and the name in upper snake case; its TOML
 /// key is the name with `_` for `-`.
-pub const FLAGS: [&str; 32] = [
+pub const FLAGS: [&str; 34] = [
     "listen",
     "data-dir",
     "store",
@@ -53,6 +53,8 @@ pub const FLAGS: [&str; 32] = [
     "max-connections",
     "allowed-origins",
     "claim-lease",
+    "snapshot-every",
+    "snapshot-interval",
     "demo",
     "log",
     "shutdown-timeout",
@@ -120,6 +122,10 @@ pub struct Settings {
     pub allowed_origins: Option<Vec<String>>,
     /// `--claim-lease`, never zero.
     pub claim_lease: Duration,
+    /// `--snapshot-every`: events between two snapshots of the read models, never zero.
+    pub snapshot_every: u64,
+    /// `--snapshot-interval`: time between two snapshots (if anything changed), never zero.
+    pub snapshot_interval: Duration,
     /// `--demo`.
     pub demo: bool,
     /// `--log`: a `tracing_subscriber::EnvFilter` directive string.
@@ -294,6 +300,10 @@ impl Bounded for u32 {
 
 impl Bounded for usize {
     const MAX_VALUE: Self = usize::MAX;
+}
+
+impl Bounded for u64 {
+    const MAX_VALUE: Self = u64::MAX;
 }
 
 fn listen_value(s: &str) -> Result<SocketAddr, String> {
@@ -613,6 +623,18 @@ impl Settings {
             Duration::from_secs(15 * 60),
             positive_duration,
         )?;
+        let snapshot_every = setting(
+            "snapshot-every",
+            layers.pick(args.snapshot_every.as_ref(), num(f.snapshot_every)),
+            50_000,
+            count::<u64>,
+        )?;
+        let snapshot_interval = setting(
+            "snapshot-interval",
+            layers.pick(args.snapshot_interval.as_ref(), f.snapshot_interval.clone()),
+            Duration::from_secs(30),
+            positive_duration,
+        )?;
         let demo = args.demo.or(f.demo).unwrap_or(false);
         let log = setting(
             "log",
@@ -675,6 +697,8 @@ impl Settings {
             max_connections,
             allowed_origins,
             claim_lease,
+            snapshot_every,
+            snapshot_interval,
             demo,
             log,
             shutdown_timeout,
@@ -738,7 +762,8 @@ impl fmt::Display for Settings {
              login_failures_per_user={} login_window={} max_connections_per_user={} connect_attempts_per_ip={} connect_window={} \
              message_rate={} message_burst={} max_frame_bytes={} heartbeat_interval={} \
              heartbeat_missed={} outbound_queue_messages={} outbound_queue_bytes={} \
-             max_connections={} allowed_origins={origins} claim_lease={} demo={} log={} \
+             max_connections={} allowed_origins={origins} claim_lease={} snapshot_every={} \
+             snapshot_interval={} demo={} log={} \
              shutdown_timeout={} max_body_bytes={}",
             self.listen,
             self.data_dir.display(),
@@ -767,6 +792,8 @@ impl fmt::Display for Settings {
             self.outbound_queue_bytes,
             self.max_connections,
             d(self.claim_lease),
+            self.snapshot_every,
+            d(self.snapshot_interval),
             self.demo,
             self.log,
             d(self.shutdown_timeout),

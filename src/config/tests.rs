@@ -218,7 +218,7 @@ fn bad_values_name_their_flag() {
         ("jwt-audience", "  "),
         ("jwt-algorithm", "none"),
         ("jwt-algorithm", "HS384"),
-        ("jwt-public-key-file", ""),
+        ("jwt-public-key-file", "  "),
         ("jwt-private-key-file", " "),
         ("jwt-leeway", "5"),
         ("access-token-ttl", "15"),

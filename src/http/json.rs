@@ -77,6 +77,10 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_json("the body is empty; send a JSON object"));
     }
+    // Syntax first: a body that is not JSON at all (trailing garbage included) is `bad_json`
+    // even when its first value would also be of the wrong shape.
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map_err(|e| ApiError::bad_json(format!("the body is not valid JSON: {e}")))?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -104,7 +108,8 @@ fn strip_position(message: &str) -> String {
 }
 
 /// The field at fault: the path where the error happened, joined with the field a "missing
-/// field `x`" or "unknown field `x`" message names.
+/// field `x`" or "unknown field `x`" message names unless the path ends with it already (the
+/// path of an unknown field includes its key).
 fn field_name(path: &str, message: &str) -> String {
     let named = message
         .split('`')
@@ -113,6 +118,12 @@ fn field_name(path: &str, message: &str) -> String {
     let path = if path == "." { "" } else { path };
     match (path, named) {
         ("", Some(f)) => f.to_owned(),
+        (p, Some(f))
+            if message.starts_with("unknown field")
+                && (p == f || p.ends_with(&format!(".{f}"))) =>
+        {
+            p.to_owned()
+        }
         (p, Some(f)) => format!("{p}.{f}"),
         ("", None) => "body".to_owned(),
         (p, None) => p.to_owned(),

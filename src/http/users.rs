@@ -1,4 +1,5 @@
-//! User administration (admin only): `POST /users`, `GET /users`, `PATCH /users/{id}`.
+//! User administration (admin only): `POST /users`, `GET /users`, `PATCH /users/{id}`
+//! (`disabled`, `roles`, `password`).
 //!
 //! Disabling a user, or changing their password, voids every token issued to them before the
 //! change: the read models record the time, and every token check compares against it.
@@ -94,6 +95,8 @@ async fn list(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResp
 struct UpdateBody {
     disabled: Option<bool>,
     roles: Option<Vec<Role>>,
+    /// A new password: voids every token issued to the user before the change.
+    password: Option<String>,
 }
 
 async fn update(
@@ -106,13 +109,21 @@ async fn update(
     let user_id =
         Uuid::try_parse(&id).map_err(|_| ApiError::not_found(format!("no user {id:?}")))?;
     let body = body.0;
-    if body.disabled.is_none() && body.roles.is_none() {
+    if body.disabled.is_none() && body.roles.is_none() && body.password.is_none() {
         return Err(ApiError::validation(vec![FieldError::new(
             "body",
-            "give `disabled`, `roles`, or both",
+            "give at least one of `disabled`, `roles`, `password`",
         )]));
     }
     let mut actions = Vec::new();
+    if let Some(password) = body.password {
+        check_password_policy(&password).map_err(|e| ApiError::validation(vec![e]))?;
+        let password_hash = web::block(move || hash_password(&password))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        actions.push(UserAction::ChangePassword { password_hash });
+    }
     if let Some(roles) = body.roles {
         actions.push(UserAction::ChangeRoles(roles));
     }

@@ -78,3 +78,44 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub events: u64,
 }
+
+/// `adjudicator user …`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add(UserAddArgs),
+    /// List the users.
+    List(UserListArgs),
+}
+
+/// Flags of `adjudicator user add`.
+#[derive(Debug, Clone, Args)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// 3 to 64 characters of a-z, 0-9, `_`, `.`, `-`.
+    #[arg(long)]
+    pub username: String,
+
+    /// A role; repeat for several (`--role reviewer --role auditor`).
+    #[arg(long = "role", value_name = "ROLE", required = true)]
+    pub roles: Vec<events::domain::Role>,
+
+    /// The name shown to others.
+    #[arg(long)]
+    pub display_name: Option<String>,
+}
+
+/// Flags of `adjudicator user list`.
+#[derive(Debug, Clone, Args)]
+pub struct UserListArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}

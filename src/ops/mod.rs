@@ -7,6 +7,7 @@ pub mod audit;
 pub mod generate;
 pub mod pages;
 pub mod replay;
+pub mod users;
 
 use std::sync::Arc;
 

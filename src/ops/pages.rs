@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use events::{EventStore, RecordedEvent, StoreError};
+use events::{EventEnvelope, EventStore, RecordedEvent, StoreError};
 use tokio::sync::mpsc;
 
 const PAGE: usize = 10_000;
@@ -29,6 +29,35 @@ pub fn read_ahead(
                     let _ = tx.send(Err(e)).await;
                     break;
                 }
+            }
+        }
+    });
+    rx
+}
+
+/// Like [`read_ahead`], with the events decoded on the reading side too, so that a fold on
+/// the receiving side has only folding left to do.
+pub fn decode_ahead(
+    store: Arc<dyn EventStore>,
+    after: u64,
+) -> mpsc::Receiver<anyhow::Result<Vec<EventEnvelope>>> {
+    let (tx, rx) = mpsc::channel(4);
+    let mut pages = read_ahead(store, after);
+    tokio::spawn(async move {
+        while let Some(page) = pages.recv().await {
+            let decoded = page.map_err(anyhow::Error::from).and_then(|page| {
+                page.into_iter()
+                    .map(|record| {
+                        let position = record.position;
+                        EventEnvelope::decode(record).map_err(|e| {
+                            anyhow::anyhow!("cannot decode the event at position {position}: {e}")
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            });
+            let failed = decoded.is_err();
+            if tx.send(decoded).await.is_err() || failed {
+                break;
             }
         }
     });

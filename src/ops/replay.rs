@@ -5,8 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
-use events::{EventEnvelope, EventStore};
+use events::EventStore;
 use projections::Projections;
 
 use super::args::ReplayArgs;
@@ -64,12 +63,9 @@ pub async fn fold_from(
     store: Arc<dyn EventStore>,
     mut models: Projections,
 ) -> anyhow::Result<Projections> {
-    let mut pages = pages::read_ahead(store, models.position());
+    let mut pages = pages::decode_ahead(store, models.position());
     while let Some(page) = pages.recv().await {
-        for record in page.context("reading the store")? {
-            let position = record.position;
-            let env = EventEnvelope::decode(record)
-                .with_context(|| format!("cannot decode the event at position {position}"))?;
+        for env in page? {
             models.apply_quiet(&env);
         }
     }

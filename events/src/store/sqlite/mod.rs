@@ -79,7 +79,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop_checkpoints, checkpoint_stop) = std::sync::mpsc::channel::<()>();
         let checkpoint_path = path.clone();
-        std::thread::Builder::new()
+        let checkpointer = std::thread::Builder::new()
             .name("eventstore-checkpoint".into())
             .spawn(move || checkpoint::run(checkpoint_path, checkpoint_stop))
             .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoints: {e}")))?;
@@ -88,10 +88,11 @@ impl SqliteStore {
             .name("eventstore-writer".into())
             .spawn(move || {
                 writer.run(rx);
-                // Only now may another process write: every commit of ours is done.
-                drop(lock);
                 // The writer is gone: let the checkpointer fold the WAL and stop.
                 drop(stop_checkpoints);
+                let _ = checkpointer.join();
+                // Only now may another process write: every commit of ours is done.
+                drop(lock);
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
         Ok(SqliteStore {
