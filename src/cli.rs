@@ -175,6 +175,10 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_CLAIM_LEASE", value_name = "DURATION")]
     pub claim_lease: Option<String>,
 
+    /// Malformed WebSocket messages in a row before the session is closed 4400 [default: 10].
+    #[arg(long, env = "ADJUDICATOR_MAX_BAD_MESSAGES", value_name = "N")]
+    pub max_bad_messages: Option<String>,
+
     /// Save the read models after this many events [default: 50000].
     #[arg(long, env = "ADJUDICATOR_SNAPSHOT_EVERY", value_name = "N")]
     pub snapshot_every: Option<String>,

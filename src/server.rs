@@ -19,6 +19,9 @@ use crate::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WaitForPosition,
     WithModels,
 };
+use crate::ws::registry::{Count, Drain, Limits, Registry};
+use crate::ws::session::SessionConfig;
+use crate::ws::WsContext;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     create_data_dir(&settings)?;
@@ -41,6 +44,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!("snapshot ignored, replaying from the start: {why}");
     }
     tracing::info!(position = start.models.position(), "read models loaded");
+    crate::metrics::metrics().set_projection_position(start.models.position());
     let config = ProjectorConfig {
         snapshot_path: Some(snapshot_path),
         snapshot_every_events: settings.snapshot_every,
@@ -64,18 +68,34 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.demo {
         crate::bootstrap::demo(store.as_ref(), cases > 0).await?;
     }
-    // Serve only once the read models hold what bootstrap just appended: a login right after
-    // the "listening on" line must find the first admin and the demo users.
-    let head = store
-        .head_position()
-        .await
-        .context("cannot read the event store's head position")?;
-    projector
-        .send(WaitForPosition(head))
-        .await
-        .context("the projector stopped during start-up")?;
-
     LeaseKeeper::new(store.clone(), projector.clone()).start();
+    let head = store.head_position().await.unwrap_or(head);
+    let registry = Registry::new(
+        Limits {
+            max_connections: settings.max_connections,
+            max_connections_per_user: settings.max_connections_per_user as usize,
+            connect_attempts_per_ip: settings.connect_attempts_per_ip,
+            connect_window: settings.connect_window,
+            heartbeat_interval: settings.heartbeat_interval,
+            heartbeat_missed: settings.heartbeat_missed,
+        },
+        projector.clone(),
+        head,
+    )
+    .start();
+    let ws = WsContext {
+        registry: registry.clone(),
+        session: SessionConfig {
+            heartbeat_interval: settings.heartbeat_interval,
+            message_rate: settings.message_rate,
+            message_burst: settings.message_burst,
+            max_bad_messages: settings.max_bad_messages,
+            outbound_messages: settings.outbound_queue_messages,
+            outbound_bytes: settings.outbound_queue_bytes,
+        },
+        max_frame_bytes: settings.max_frame_bytes,
+        allowed_origins: settings.allowed_origins.clone(),
+    };
     let state = AppState {
         store,
         projector: projector.clone(),
@@ -99,6 +119,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .app_data(web::Data::new(body_limit))
+            .app_data(web::Data::new(ws.clone()))
             .app_data(http::errors::query_config())
             .app_data(http::errors::path_config())
             .wrap(http::access_log::AccessLog)
@@ -106,13 +127,31 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .default_service(web::to(http::errors::not_found))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
+    .disable_signals()
     .bind(settings.listen)
     .with_context(|| format!("--listen {}: cannot bind", settings.listen))?;
     for addr in server.addrs() {
         // Tests and scripts read this line to learn the port when listening on port 0.
         tracing::info!("listening on http://{addr}");
     }
-    server.run().await.context("the HTTP server failed")?;
+    let server = server.run();
+    let handle = server.handle();
+    let deadline = settings.shutdown_timeout;
+    actix_web::rt::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!("{signal}: shutting down");
+        let open = registry.send(Drain).await.unwrap_or(0);
+        tracing::info!("closing {open} WebSocket sessions (1001 going_away)");
+        let drained = async {
+            while registry.send(Count).await.unwrap_or(0) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let _ = tokio::time::timeout(deadline, drained).await;
+        // Stops accepting, lets in-flight requests (and their appends) finish.
+        handle.stop(true).await;
+    });
+    server.await.context("the HTTP server failed")?;
     let saved = tokio::time::timeout(Duration::from_secs(30), projector.send(SaveSnapshot)).await;
     match saved {
         Ok(Ok(Ok(()))) => tracing::info!("read models saved"),
@@ -122,6 +161,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT; answers which.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
 }
 
 fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {

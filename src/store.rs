@@ -1,11 +1,17 @@
-//! Opening the event store that `--store` names.
+//! Opening the event store that `--store` names, wrapped in [`InstrumentedStore`] so that every
+//! append is counted and timed.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use async_trait::async_trait;
 use events::store::sqlite::SqliteStore;
-use events::{EventStore, StoreError};
+use events::{
+    AppendResult, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, Subscription,
+};
 
 use crate::config::{Settings, StoreUrl};
+use crate::metrics::metrics;
 
 /// Why the store could not be opened; each message names the file or URL at fault.
 #[derive(Debug, thiserror::Error)]
@@ -16,12 +22,76 @@ pub enum OpenStoreError {
     Unsupported(String, &'static str),
 }
 
+/// Opens the configured backend, instrumented.
 pub fn open(settings: &Settings) -> Result<Arc<dyn EventStore>, OpenStoreError> {
-    match &settings.store {
-        StoreUrl::Sqlite => Ok(Arc::new(SqliteStore::open_in(&settings.data_dir)?)),
-        other => Err(OpenStoreError::Unsupported(
-            other.redacted(),
-            other.backend(),
-        )),
+    let inner: Arc<dyn EventStore> = match &settings.store {
+        StoreUrl::Sqlite => Arc::new(SqliteStore::open_in(&settings.data_dir)?),
+        other => {
+            return Err(OpenStoreError::Unsupported(
+                other.redacted(),
+                other.backend(),
+            ))
+        }
+    };
+    Ok(Arc::new(InstrumentedStore::new(inner)))
+}
+
+/// An [`EventStore`] that records `eventstore_appends_total`,
+/// `eventstore_append_duration_seconds` and `eventstore_head_position` around another one.
+pub struct InstrumentedStore {
+    inner: Arc<dyn EventStore>,
+}
+
+impl InstrumentedStore {
+    pub fn new(inner: Arc<dyn EventStore>) -> Self {
+        InstrumentedStore { inner }
+    }
+}
+
+#[async_trait]
+impl EventStore for InstrumentedStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.append(stream, expected, events).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let m = metrics();
+        match &result {
+            Ok(done) => {
+                m.append(done.positions.len() as u64, seconds);
+                if let Some(&head) = done.positions.iter().max() {
+                    m.set_head_position(head);
+                }
+            }
+            Err(_) => m.append(0, seconds),
+        }
+        result
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(stream, from_version, limit).await
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+
+    fn subscribe_all(&self, after: u64) -> Subscription {
+        self.inner.subscribe_all(after)
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let head = self.inner.head_position().await?;
+        metrics().set_head_position(head);
+        Ok(head)
     }
 }

@@ -46,6 +46,7 @@ pub struct FileSettings {
     pub max_connections: Option<i64>,
     pub allowed_origins: Option<OriginList>,
     pub claim_lease: Option<String>,
+    pub max_bad_messages: Option<i64>,
     pub snapshot_every: Option<i64>,
     pub snapshot_interval: Option<String>,
     pub demo: Option<bool>,

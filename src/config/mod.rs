@@ -24,7 +24,7 @@ pub use store::{StoreUrl, StoreUrlError};
 /// The flag names of every setting of `serve` (without `--config`), in the order of the design.
 /// The environment variable of each is `ADJUDICATOR_` and the name in upper snake case; its TOML
 /// key is the name with `_` for `-`.
-pub const FLAGS: [&str; 34] = [
+pub const FLAGS: [&str; 35] = [
     "listen",
     "data-dir",
     "store",
@@ -46,6 +46,7 @@ pub const FLAGS: [&str; 34] = [
     "message-rate",
     "message-burst",
     "max-frame-bytes",
+    "max-bad-messages",
     "heartbeat-interval",
     "heartbeat-missed",
     "outbound-queue-messages",
@@ -122,6 +123,8 @@ pub struct Settings {
     pub allowed_origins: Option<Vec<String>>,
     /// `--claim-lease`, never zero.
     pub claim_lease: Duration,
+    /// `--max-bad-messages`: malformed WebSocket messages in a row before a 4400 close.
+    pub max_bad_messages: u32,
     /// `--snapshot-every`: events between two snapshots of the read models, never zero.
     pub snapshot_every: u64,
     /// `--snapshot-interval`: time between two snapshots (if anything changed), never zero.
@@ -623,6 +626,12 @@ impl Settings {
             Duration::from_secs(15 * 60),
             positive_duration,
         )?;
+        let max_bad_messages = setting(
+            "max-bad-messages",
+            layers.pick(args.max_bad_messages.as_ref(), num(f.max_bad_messages)),
+            10,
+            count::<u32>,
+        )?;
         let snapshot_every = setting(
             "snapshot-every",
             layers.pick(args.snapshot_every.as_ref(), num(f.snapshot_every)),
@@ -697,6 +706,7 @@ impl Settings {
             max_connections,
             allowed_origins,
             claim_lease,
+            max_bad_messages,
             snapshot_every,
             snapshot_interval,
             demo,
@@ -762,7 +772,7 @@ impl fmt::Display for Settings {
              login_failures_per_user={} login_window={} max_connections_per_user={} connect_attempts_per_ip={} connect_window={} \
              message_rate={} message_burst={} max_frame_bytes={} heartbeat_interval={} \
              heartbeat_missed={} outbound_queue_messages={} outbound_queue_bytes={} \
-             max_connections={} allowed_origins={origins} claim_lease={} snapshot_every={} \
+             max_connections={} allowed_origins={origins} claim_lease={} max_bad_messages={} snapshot_every={} \
              snapshot_interval={} demo={} log={} \
              shutdown_timeout={} max_body_bytes={}",
             self.listen,
@@ -792,6 +802,7 @@ impl fmt::Display for Settings {
             self.outbound_queue_bytes,
             self.max_connections,
             d(self.claim_lease),
+            self.max_bad_messages,
             self.snapshot_every,
             d(self.snapshot_interval),
             self.demo,

@@ -85,14 +85,14 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                let field = field_name(&path, &message);
-                ApiError::field(&field, message)
-            }
-            _ => ApiError::bad_json(format!("the body is not valid JSON: {inner}")),
-        }
+        let message = match inner.classify() {
+            serde_json::error::Category::Data => strip_position(&inner.to_string()),
+            // The syntax is fine (checked above): serde_json reports a value of the wrong type
+            // where an enum's name belongs (`"priority": 3`) as "expected value".
+            _ => "is not a value of the expected type".to_owned(),
+        };
+        let field = field_name(&path, &message);
+        ApiError::field(&field, message)
     })?;
     de.end()
         .map_err(|e| ApiError::bad_json(format!("the body is not valid JSON: {e}")))?;
@@ -185,5 +185,36 @@ mod tests {
             field_of(r#"{"name": "x", "inner": {"confidence": 1, "nope": 2}}"#),
             (422, "inner.nope".into())
         );
+        assert_eq!(
+            field_of(r#"{"name": 1, "inner": {"confidence": 1}}"#),
+            (422, "name".into())
+        );
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    enum Level {
+        #[serde(rename = "low")]
+        Low,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct WithEnum {
+        level: Level,
+    }
+
+    #[test]
+    fn an_enum_given_a_value_of_another_type_names_the_field() {
+        for body in [
+            r#"{"level": 3}"#,
+            r#"{"level": "high"}"#,
+            r#"{"level": null}"#,
+        ] {
+            let e = parse::<WithEnum>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status.as_u16(), 422, "{body}");
+            assert_eq!(e.errors[0].field, "level", "{body}");
+        }
     }
 }

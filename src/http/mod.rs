@@ -15,6 +15,7 @@ mod cases;
 pub mod errors;
 mod health;
 pub mod json;
+mod metrics;
 pub mod problem;
 mod session;
 mod users;
@@ -57,13 +58,15 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 /// Registers every route on an actix-web app.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/metrics", web::get().to(metrics::metrics))
         .route("/readyz", web::get().to(health::readyz))
         .service(
             web::scope("/api/v1")
                 .configure(session::routes)
                 .configure(users::routes)
                 .configure(cases::routes)
-                .configure(audit::routes),
+                .configure(audit::routes)
+                .configure(crate::ws::routes),
         );
 }
 

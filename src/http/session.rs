@@ -68,6 +68,9 @@ async fn login(
             return Err(ApiError::rate_limited(wait));
         }
     }
+    // The issue time is taken before the credentials are checked, so that a password change or
+    // a disabling recorded while the check runs voids the pair (see `crate::auth::check`).
+    let issued_at = Timestamp::now();
     let name = username.clone();
     let user: Option<UserRecord> = state
         .projector
@@ -107,15 +110,20 @@ async fn login(
     if let Ok(mut l) = state.login_limits.per_user.lock() {
         l.reset(&username);
     }
-    let pair = issue(&state, &user, Uuid::now_v7())?;
+    let pair = issue(&state, &user, Uuid::now_v7(), issued_at)?;
     tracing::info!(user_id = %user.id, "login");
     Ok(HttpResponse::Ok().json(token_answer(&pair)))
 }
 
-fn issue(state: &AppState, user: &UserRecord, family: Uuid) -> Result<TokenPair, ApiError> {
+fn issue(
+    state: &AppState,
+    user: &UserRecord,
+    family: Uuid,
+    issued_at: Timestamp,
+) -> Result<TokenPair, ApiError> {
     state
         .tokens
-        .issue_pair(user.id, &user.roles, family, Timestamp::now())
+        .issue_pair(user.id, &user.roles, family, issued_at)
         .map_err(|e| ApiError::unavailable(format!("tokens cannot be issued here: {e}")))
 }
 
@@ -145,6 +153,7 @@ async fn refresh(
         .decode_refresh(&body.0.refresh_token)
         .map_err(|e| token_problem(&e))?;
     let _one_at_a_time = state.refresh_lock.lock().await;
+    let issued_at = Timestamp::now();
     let check = claims.clone();
     let (used, checked) = state
         .projector
@@ -181,7 +190,7 @@ async fn refresh(
         }),
     )
     .await?;
-    let pair = issue(&state, &user, claims.fam)?;
+    let pair = issue(&state, &user, claims.fam, issued_at)?;
     Ok(HttpResponse::Ok().json(token_answer(&pair)))
 }
 

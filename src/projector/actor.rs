@@ -27,6 +27,39 @@ use super::snapshot_file::{self, Snapshot};
 pub struct Published {
     pub position: u64,
     pub updates: Arc<Vec<Update>>,
+    /// What the event means for open sessions, if anything.
+    pub control: Option<Control>,
+}
+
+/// Events that end sessions: their tokens stop being valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    TokenRevoked(uuid::Uuid),
+    FamilyRevoked(uuid::Uuid),
+    UserDisabled(uuid::Uuid),
+    /// A new password: every token issued before it is void.
+    UserTokensVoided(uuid::Uuid),
+}
+
+fn control_of(env: &EventEnvelope) -> Option<Control> {
+    use events::domain::revocation::RevocationEvent;
+    use events::domain::user::UserEvent;
+    use events::domain::DomainEvent;
+    match &env.event {
+        DomainEvent::Revocation(RevocationEvent::TokenRevoked(e)) => {
+            Some(Control::TokenRevoked(e.jti))
+        }
+        DomainEvent::Revocation(RevocationEvent::FamilyRevoked(e)) => {
+            Some(Control::FamilyRevoked(e.family_id))
+        }
+        DomainEvent::User(UserEvent::Disabled(_)) => {
+            projections::streams::user_id_of(env).map(Control::UserDisabled)
+        }
+        DomainEvent::User(UserEvent::PasswordChanged(_)) => {
+            projections::streams::user_id_of(env).map(Control::UserTokensVoided)
+        }
+        _ => None,
+    }
 }
 
 /// Adds a recipient of every future [`Published`].
@@ -173,6 +206,7 @@ impl Projector {
             self.models.apply(&env)
         };
         self.anchor = hash;
+        crate::metrics::metrics().set_projection_position(self.models.position());
         self.wake_waiters();
         if !self.healthy {
             tracing::info!(position = env.position(), "projector recovered");
@@ -184,6 +218,7 @@ impl Projector {
             let published = Published {
                 position: env.position(),
                 updates: Arc::new(updates),
+                control: control_of(&env),
             };
             self.recipients.retain(|r| r.connected());
             for r in &self.recipients {

@@ -11,7 +11,7 @@ pub mod snapshot_file;
 pub mod startup;
 
 pub use actor::{
-    Projector, ProjectorConfig, ProjectorStatus, Published, SaveSnapshot, Status, Subscribe,
-    WaitForPosition, WithModels,
+    Control, Projector, ProjectorConfig, ProjectorStatus, Published, SaveSnapshot, Status,
+    Subscribe, WaitForPosition, WithModels,
 };
 pub use startup::load_models;

@@ -1,0 +1,39 @@
+//! WebSockets: one session actor per socket under one registry actor.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `route.rs` | `GET /api/v1/ws`: checks before and after the upgrade |
+//! | `session.rs` | the session actor |
+//! | `registry.rs` | the registry actor: limits, heartbeats, topics, fan-out |
+//! | `outbound.rs` | a session's bounded outbound queue and its writer |
+//! | `recent.rs` | recent pushes, for resumes with `since` |
+//! | `protocol.rs` | the messages |
+//! | `admin.rs` | the operators' endpoints |
+
+pub mod admin;
+pub mod outbound;
+pub mod protocol;
+pub mod recent;
+pub mod registry;
+pub mod route;
+pub mod session;
+
+use actix::Addr;
+use actix_web::web;
+
+use registry::Registry;
+use session::SessionConfig;
+
+/// What the WebSocket routes need.
+#[derive(Clone)]
+pub struct WsContext {
+    pub registry: Addr<Registry>,
+    pub session: SessionConfig,
+    pub max_frame_bytes: usize,
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws", web::get().to(route::upgrade))
+        .configure(admin::routes);
+}

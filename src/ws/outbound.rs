@@ -1,0 +1,124 @@
+//! A session's outbound queue: bounded in messages and in bytes, drained into the socket by a
+//! writer task. When a client stops reading, the socket's buffers fill, the writer waits, the
+//! queue fills, and the next push reports [`Overflow`]: the session is then closed as a slow
+//! consumer instead of growing without bound.
+//!
+//! Pushes are `ByteString`s: a push serialized once is shared (reference-counted) by every
+//! session that sends it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_ws::{CloseCode, CloseReason};
+use bytestring::ByteString;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// One frame on its way out.
+pub enum Frame {
+    Text(ByteString),
+    Ping,
+    Pong(actix_web::web::Bytes),
+    /// The last frame: closes the socket with a code and a reason.
+    Close(u16, &'static str),
+}
+
+/// The queue is full (messages or bytes): the client is not reading.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+pub struct Outbound {
+    tx: mpsc::Sender<Frame>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+    writer: JoinHandle<()>,
+    session: actix_ws::Session,
+}
+
+/// How long a close frame may wait for room in a socket whose client does not read.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+impl Outbound {
+    pub fn start(session: actix_ws::Session, max_messages: usize, max_bytes: usize) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Frame>(max_messages.max(1));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let counter = queued_bytes.clone();
+        let mut socket = session.clone();
+        let writer = actix_web::rt::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                let sent = match frame {
+                    Frame::Text(text) => {
+                        let len = text.len();
+                        let sent = socket.text(text).await;
+                        counter.fetch_sub(len, Ordering::Relaxed);
+                        sent
+                    }
+                    Frame::Ping => socket.ping(b"").await,
+                    Frame::Pong(payload) => socket.pong(&payload).await,
+                    Frame::Close(code, reason) => {
+                        let _ = socket.close(Some(close_reason(code, reason))).await;
+                        return;
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+        Outbound {
+            tx,
+            queued_bytes,
+            max_bytes,
+            writer,
+            session,
+        }
+    }
+
+    /// Queues a text frame, or reports that the queue is full.
+    pub fn text(&self, text: ByteString) -> Result<(), Overflow> {
+        let len = text.len();
+        if self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes {
+            return Err(Overflow);
+        }
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        self.tx.try_send(Frame::Text(text)).map_err(|_| {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            Overflow
+        })
+    }
+
+    pub fn frame(&self, frame: Frame) -> Result<(), Overflow> {
+        self.tx.try_send(frame).map_err(|_| Overflow)
+    }
+
+    /// Bytes queued and not yet handed to the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Closes after everything queued so far has been sent.
+    pub fn close(&self, code: u16, reason: &'static str) {
+        if self.tx.try_send(Frame::Close(code, reason)).is_err() {
+            self.close_now(code, reason);
+        }
+    }
+
+    /// Drops what is queued and closes at once: for a client that does not read.
+    pub fn close_now(&self, code: u16, reason: &'static str) {
+        self.writer.abort();
+        let session = self.session.clone();
+        actix_web::rt::spawn(async move {
+            let _ =
+                tokio::time::timeout(CLOSE_WAIT, session.close(Some(close_reason(code, reason))))
+                    .await;
+        });
+    }
+}
+
+fn close_reason(code: u16, reason: &'static str) -> CloseReason {
+    CloseReason {
+        code: CloseCode::from(code),
+        description: Some(reason.to_owned()),
+    }
+}

@@ -1,0 +1,145 @@
+//! `GET /api/v1/ws`: the checks before the upgrade (origin, connect attempts, capacity), the
+//! upgrade, the token check after it (an `error` message and a close on failure, as the
+//! protocol says), and the start of the session actor.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::outbound::Outbound;
+use super::protocol;
+use super::registry::{Admit, Refusal};
+use super::session::auth_failure;
+use super::session::WsSession;
+use super::WsContext;
+use crate::http::authn::authenticate;
+use crate::http::problem::ApiError;
+use crate::http::AppState;
+use crate::metrics::{metrics, ConnectionStatus, RateLimit};
+
+/// The subprotocol the server speaks; `bearer.<token>` may come beside it.
+const SUBPROTOCOL: &str = "adjudicator.v1";
+
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+}
+
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    ws: web::Data<WsContext>,
+) -> Result<HttpResponse, ApiError> {
+    if let (Some(allowed), Some(origin)) = (&ws.allowed_origins, req.headers().get("origin")) {
+        let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
+        if !allowed.contains(&origin) {
+            metrics().connection(ConnectionStatus::RejectedOrigin);
+            return Err(ApiError::forbidden("this origin may not open a WebSocket"));
+        }
+    }
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    match ws.registry.send(Admit { ip }).await {
+        Ok(Ok(())) => {}
+        Ok(Err(Refusal::RateLimited(wait))) => {
+            metrics().connection(ConnectionStatus::RejectedRateLimited);
+            metrics().rate_limited(RateLimit::ConnectAttempts);
+            return Err(ApiError::rate_limited(wait.0));
+        }
+        Ok(Err(Refusal::AtCapacity)) => {
+            metrics().connection(ConnectionStatus::RejectedCapacity);
+            metrics().rate_limited(RateLimit::MaxConnections);
+            return Err(ApiError::unavailable(
+                "the server is at its connection limit",
+            ));
+        }
+        Ok(Err(Refusal::Draining)) => {
+            metrics().connection(ConnectionStatus::RejectedCapacity);
+            return Err(ApiError::unavailable("the server is shutting down"));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    let (token, offered_subprotocol) = token_of(&req);
+    let protocols: &[&str] = if offered_subprotocol {
+        &[SUBPROTOCOL]
+    } else {
+        &[]
+    };
+    let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, protocols)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not_websocket", e.to_string()))?;
+    let stream = stream
+        .max_frame_size(ws.max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(ws.max_frame_bytes);
+    let state = state.get_ref().clone();
+    let ws = ws.get_ref().clone();
+    actix_web::rt::spawn(async move {
+        let out = Outbound::start(
+            session,
+            ws.session.outbound_messages,
+            ws.session.outbound_bytes,
+        );
+        let started = Instant::now();
+        let checked = match token {
+            Some(token) => authenticate(&state, &token).await,
+            None => Err(ApiError::unauthorized(
+                "token_missing",
+                "no token was given",
+            )),
+        };
+        metrics().auth_latency(started.elapsed().as_secs_f64());
+        match checked {
+            Ok(principal) => {
+                let registry = ws.registry.clone();
+                WsSession::create(move |ctx| {
+                    ctx.add_stream(stream);
+                    WsSession::new(principal, ip, registry, state, ws.session.clone(), out)
+                });
+            }
+            Err(e) => {
+                if let Some(reason) = auth_failure(e.code) {
+                    metrics().auth_failure(reason);
+                }
+                metrics().connection(ConnectionStatus::AuthFailed);
+                let close = if e.status == StatusCode::FORBIDDEN {
+                    4403
+                } else {
+                    4401
+                };
+                let _ = out.text(protocol::error(None, e.code, &e.detail).into());
+                out.close(close, e.code);
+                drop(stream);
+            }
+        }
+    });
+    Ok(response)
+}
+
+/// The token from `?token=` or from a `bearer.<token>` subprotocol; and whether the client
+/// offered subprotocols (then the answer names `adjudicator.v1`).
+fn token_of(req: &HttpRequest) -> (Option<String>, bool) {
+    let mut offered = false;
+    let mut from_header = None;
+    for value in req.headers().get_all("sec-websocket-protocol") {
+        for p in value.to_str().unwrap_or("").split(',').map(str::trim) {
+            if p == SUBPROTOCOL {
+                offered = true;
+            } else if let Some(t) = p.strip_prefix("bearer.") {
+                offered = true;
+                from_header = Some(t.to_owned());
+            }
+        }
+    }
+    let from_query = web::Query::<WsQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().token)
+        .filter(|t| !t.is_empty());
+    (from_query.or(from_header), offered)
+}
