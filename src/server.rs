@@ -68,8 +68,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.demo {
         crate::bootstrap::demo(store.as_ref(), cases > 0).await?;
     }
+    // Serve only once the read models hold what bootstrap just appended: a login right after
+    // the "listening on" line must find the first admin and the demo users.
+    let head = store
+        .head_position()
+        .await
+        .context("cannot read the event store's head position")?;
+    projector
+        .send(WaitForPosition(head))
+        .await
+        .context("the projector stopped during start-up")?;
+
     LeaseKeeper::new(store.clone(), projector.clone()).start();
-    let head = store.head_position().await.unwrap_or(head);
     let registry = Registry::new(
         Limits {
             max_connections: settings.max_connections,

@@ -29,6 +29,8 @@ pub struct Published {
     pub updates: Arc<Vec<Update>>,
     /// What the event means for open sessions, if anything.
     pub control: Option<Control>,
+    /// When the event was recorded (just before its append): the start of the push latency.
+    pub recorded_at: events::Timestamp,
 }
 
 /// Events that end sessions: their tokens stop being valid.
@@ -219,6 +221,7 @@ impl Projector {
                 position: env.position(),
                 updates: Arc::new(updates),
                 control: control_of(&env),
+                recorded_at: env.record.data.recorded_at,
             };
             self.recipients.retain(|r| r.connected());
             for r in &self.recipients {

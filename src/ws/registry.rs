@@ -455,7 +455,10 @@ impl Handler<Published> for Registry {
                 self.close(id, code, reason);
             }
         }
-        metrics().push_fanout(started.elapsed().as_secs_f64());
+        // From the event's recording (just before its append) to the last subscriber's enqueue.
+        let since_append = Timestamp::now().as_micros() - msg.recorded_at.as_micros();
+        let since_append = (since_append.max(0) as f64 / 1e6).max(started.elapsed().as_secs_f64());
+        metrics().push_fanout(since_append);
     }
 }
 

@@ -396,3 +396,5 @@ pub fn assert_audit_event_shape(event: &Value) {
         assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{event}");
     }
 }
+
+pub mod ws;
