@@ -877,3 +877,40 @@ async fn the_queue_lists_in_pages_filtered_by_status() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_auditor_reopens_a_decided_case_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_demo(dir.path(), &[]);
+    let classifier = login(&server, "classifier", &demo_password("classifier")).await;
+    let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
+    let auditor = login(&server, "auditor", &demo_password("auditor")).await;
+    let id = text(&submitted(&server, &classifier, "REOPEN-1").await, "id");
+    let reopen = |token: String, body: Value| {
+        let (server, id) = (&server, id.clone());
+        async move { command(server, &token, &id, "reopen", None, Some(&body)).await }
+    };
+
+    // Only a decided case can be reopened.
+    let early = reopen(auditor.clone(), json!({"reason": "too early"})).await;
+    assert_problem(early, 409, "invalid_transition").await;
+
+    assert_json(claim(&server, &reviewer, &id).await, 200).await;
+    let confirm = json!({"decision": "confirm", "notes": "fits"});
+    assert_json(decide(&server, &reviewer, &id, &confirm).await, 200).await;
+
+    let by_reviewer = reopen(reviewer.clone(), json!({"reason": "second thoughts"})).await;
+    assert_problem(by_reviewer, 403, "forbidden").await;
+    let no_reason = reopen(auditor.clone(), json!({"reason": "  "})).await;
+    assert_eq!(assert_invalid(no_reason).await, ["reason"]);
+
+    let reopened = reopen(auditor.clone(), json!({"reason": "excerpt was truncated"})).await;
+    let case = assert_json(reopened, 200).await;
+    assert_case_shape(&case);
+    assert_eq!(case["adjudication_status"], "pending");
+    assert_eq!(case["decision"], Value::Null);
+    assert_eq!(case["decided_at"], Value::Null);
+    let last = history_last(&server, &auditor, &id).await;
+    assert_eq!(last["type"], "case_reopened");
+    assert_eq!(last["data"]["reason"], "excerpt was truncated");
+}

@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cases/{id}/claim", web::post().to(claim))
         .route("/cases/{id}/release", web::post().to(release))
         .route("/cases/{id}/decision", web::post().to(decide))
+        .route("/cases/{id}/reopen", web::post().to(reopen))
         .route("/cases/{id}/history", web::get().to(history))
         .route("/stats", web::get().to(stats));
 }
@@ -194,6 +195,27 @@ async fn decide(
         decision: body.decision,
         final_culpability: body.final_culpability,
         notes: body.notes.clone(),
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReopenBody {
+    reason: String,
+}
+
+/// `POST /cases/{id}/reopen` (admin or auditor): a decided case goes back to the queue.
+async fn reopen(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: Json<ReopenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = body.0.reason;
+    command(&state, &who, &id, &req, move || CaseAction::Reopen {
+        reason: reason.clone(),
     })
     .await
 }
