@@ -97,6 +97,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         registry: registry.clone(),
         session: SessionConfig {
             heartbeat_interval: settings.heartbeat_interval,
+            heartbeat_missed: settings.heartbeat_missed,
             message_rate: settings.message_rate,
             message_burst: settings.message_burst,
             max_bad_messages: settings.max_bad_messages,

@@ -1,7 +1,7 @@
 //! Every case by id, decided ones included: what `GET /api/v1/cases/{id}` answers.
 
-use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
 use events::domain::case::CaseEvent;
 use events::domain::DomainEvent;
@@ -14,7 +14,8 @@ use crate::streams::case_id_of;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cases {
-    by_id: BTreeMap<Uuid, CaseView>,
+    /// A hash map: a million cases are looked up on every event of a replay.
+    by_id: HashMap<Uuid, CaseView>,
 }
 
 impl Cases {

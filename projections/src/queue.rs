@@ -4,7 +4,7 @@
 //! The queue is an index of sort keys by status; the cases themselves live in [`Cases`], so a
 //! 20,000-character excerpt is held once. Changing a case costs O(log n).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Bound;
 use std::str::FromStr;
@@ -162,7 +162,7 @@ impl FromStr for CaseStatusFilter {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queue {
     /// Every case's key and status, to find what to move when it changes.
-    entries: BTreeMap<Uuid, (QueueKey, CaseStatus)>,
+    entries: HashMap<Uuid, (QueueKey, CaseStatus)>,
     /// Cases not yet decided: the queue proper.
     open: BTreeSet<QueueKey>,
     pending: BTreeSet<QueueKey>,
@@ -177,12 +177,35 @@ impl Queue {
     pub fn apply_case(&mut self, case: &CaseView) {
         let key = QueueKey::of(case);
         let status = case.adjudication_status;
-        if let Some((old_key, old_status)) = self.entries.insert(case.id, (key, status)) {
-            self.open.remove(&old_key);
-            self.by_status_mut(old_status).remove(&old_key);
+        let old = self.entries.insert(case.id, (key, status));
+        if old == Some((key, status)) {
+            return;
         }
-        if status != CaseStatus::Decided {
-            self.open.insert(key);
+        let is_open = status != CaseStatus::Decided;
+        match old {
+            // The usual case: same key, another status. `open` changes only when the case
+            // crosses the line between decided and not.
+            Some((old_key, old_status)) if old_key == key => {
+                self.by_status_mut(old_status).remove(&key);
+                if (old_status != CaseStatus::Decided) != is_open {
+                    if is_open {
+                        self.open.insert(key);
+                    } else {
+                        self.open.remove(&key);
+                    }
+                }
+            }
+            Some((old_key, old_status)) => {
+                self.open.remove(&old_key);
+                self.by_status_mut(old_status).remove(&old_key);
+                if is_open {
+                    self.open.insert(key);
+                }
+            }
+            None if is_open => {
+                self.open.insert(key);
+            }
+            None => {}
         }
         self.by_status_mut(status).insert(key);
     }

@@ -34,13 +34,19 @@ pub struct Outbound {
     max_bytes: usize,
     writer: JoinHandle<()>,
     session: actix_ws::Session,
+    close_wait: Duration,
 }
 
-/// How long a close frame may wait for room in a socket whose client does not read.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
 impl Outbound {
-    pub fn start(session: actix_ws::Session, max_messages: usize, max_bytes: usize) -> Self {
+    /// `close_wait`: how long a close frame may wait for room in a socket whose client does not
+    /// read (it comes after what the socket holds already): the silence the heartbeat allows,
+    /// so that a client that pauses but is alive still learns why it was closed.
+    pub fn start(
+        session: actix_ws::Session,
+        max_messages: usize,
+        max_bytes: usize,
+        close_wait: Duration,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<Frame>(max_messages.max(1));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let counter = queued_bytes.clone();
@@ -72,13 +78,17 @@ impl Outbound {
             max_bytes,
             writer,
             session,
+            close_wait,
         }
     }
 
-    /// Queues a text frame, or reports that the queue is full.
+    /// Queues a text frame, or reports that the queue is full: that the bytes waiting have
+    /// reached the bound. A message is taken whatever its own size, so that one larger than the
+    /// bound (a big snapshot) can still be sent; a session holds at most the bound plus one
+    /// message.
     pub fn text(&self, text: ByteString) -> Result<(), Overflow> {
         let len = text.len();
-        if self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes {
+        if self.queued_bytes.load(Ordering::Relaxed) >= self.max_bytes {
             return Err(Overflow);
         }
         self.queued_bytes.fetch_add(len, Ordering::Relaxed);
@@ -108,10 +118,10 @@ impl Outbound {
     pub fn close_now(&self, code: u16, reason: &'static str) {
         self.writer.abort();
         let session = self.session.clone();
+        let wait = self.close_wait;
         actix_web::rt::spawn(async move {
             let _ =
-                tokio::time::timeout(CLOSE_WAIT, session.close(Some(close_reason(code, reason))))
-                    .await;
+                tokio::time::timeout(wait, session.close(Some(close_reason(code, reason)))).await;
         });
     }
 }

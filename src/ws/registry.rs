@@ -172,6 +172,17 @@ impl Actor for Registry {
         let interval = self.limits.heartbeat_interval;
         let silence = interval * self.limits.heartbeat_missed;
         ctx.run_interval(interval, move |act, _| {
+            // A session whose actor is gone without saying so (it cannot, if it panicked
+            // before its `Drop` could reach us) is dropped here.
+            let gone: Vec<Uuid> = act
+                .sessions
+                .iter()
+                .filter(|(_, e)| !e.addr.connected())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in gone {
+                act.remove(id);
+            }
             for entry in act.sessions.values() {
                 entry.addr.do_send(Heartbeat { silence });
             }

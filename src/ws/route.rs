@@ -85,6 +85,7 @@ pub async fn upgrade(
             session,
             ws.session.outbound_messages,
             ws.session.outbound_bytes,
+            ws.session.heartbeat_interval * ws.session.heartbeat_missed,
         );
         let started = Instant::now();
         let checked = match token {

@@ -31,6 +31,8 @@ use crate::metrics::{metrics, AuthFailure, ConnectionStatus, ErrorType, MessageT
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     pub heartbeat_interval: Duration,
+    /// Silent intervals before a session is closed (`--heartbeat-missed`).
+    pub heartbeat_missed: u32,
     pub message_rate: u32,
     pub message_burst: u32,
     pub max_bad_messages: u32,
@@ -345,10 +347,7 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        if self.registered {
-            self.registry.do_send(Deregister { id: self.id });
-            metrics().connection_closed(self.started.elapsed().as_secs_f64());
-        }
+        self.deregister();
         if !self.closing {
             self.out.close(1000, "normal");
         }
@@ -399,6 +398,24 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+impl WsSession {
+    /// Leaves the registry, once.
+    fn deregister(&mut self) {
+        if std::mem::take(&mut self.registered) {
+            self.registry.do_send(Deregister { id: self.id });
+            metrics().connection_closed(self.started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl Drop for WsSession {
+    /// Also when a handler panicked and `stopped` never ran: the registry must not keep a
+    /// session that is gone.
+    fn drop(&mut self) {
+        self.deregister();
     }
 }
 
