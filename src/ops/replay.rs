@@ -64,18 +64,14 @@ pub async fn fold_from(
     mut models: Projections,
 ) -> anyhow::Result<Projections> {
     let mut pages = pages::decode_ahead(store, models.position());
-    let mut folding = std::time::Duration::ZERO;
     while let Some(page) = pages.recv().await {
-        let t = Instant::now();
         let page = page?;
         for env in &page {
             models.apply_quiet(env);
         }
         // Freeing a page's strings is real work: leave it to another thread.
         tokio::task::spawn_blocking(move || drop(page));
-        folding += t.elapsed();
     }
-    eprintln!("TEMP folding {:?}", folding);
     Ok(models)
 }
 

@@ -238,13 +238,15 @@ impl Ws {
                     assert_eq!(
                         frame,
                         Some((code, reason.to_owned())),
-                        "the close frame; messages before it: {before:?}"
+                        "the close frame; {}",
+                        summary(&before)
                     );
                     return before;
                 }
                 Event::Ended(why) => panic!(
-                    "the connection ended without a close frame ({why}); \
-                     expected {code} {reason}; messages before: {before:?}"
+                    "the connection ended without a close frame ({why}); expected {code} \
+                     {reason}; {}",
+                    summary(&before)
                 ),
             }
         }
@@ -333,6 +335,15 @@ impl Ws {
     }
 }
 
+/// A short account of the messages before a close, for failure messages.
+fn summary(messages: &[Value]) -> String {
+    let last: String = messages
+        .last()
+        .map(|m| m.to_string().chars().take(300).collect())
+        .unwrap_or_default();
+    format!("{} messages before it, the last: {last}", messages.len())
+}
+
 /// Asserts an `error` message with `code` and a human `message`.
 pub fn assert_error(message: &Value, code: &str) {
     assert_eq!(message["type"], "error", "{message}");
@@ -418,22 +429,26 @@ pub async fn raw_upgrade(server: &Server, token: &str) -> (TcpStream, Vec<u8>) {
         })
         .unwrap_or_default();
     // RFC 6455's own example key and its accept value.
-    assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZK+xOo2pQBzOo=", "{head}");
+    assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "{head}");
     (tcp, received[head_end..].to_vec())
 }
 
-/// Reads until the server closes the connection (or resets it) and returns every byte read
-/// and how long it took; fails the test if the connection is still open after `within`.
-pub async fn read_to_end(tcp: &mut TcpStream, within: Duration) -> (Vec<u8>, Duration) {
+/// Reads until the server closes the connection (or resets it) and returns what arrived,
+/// chunk by chunk, each with how long after the call it came, and when the connection ended;
+/// fails the test if the connection is still open after `within`.
+pub async fn read_to_end(
+    tcp: &mut TcpStream,
+    within: Duration,
+) -> (Vec<(Duration, Vec<u8>)>, Duration) {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + within;
-    let mut bytes = Vec::new();
+    let mut chunks = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
             Err(_) => panic!("the connection was still open after {within:?}"),
-            Ok(Ok(0)) | Ok(Err(_)) => return (bytes, started.elapsed()),
-            Ok(Ok(n)) => bytes.extend_from_slice(&buf[..n]),
+            Ok(Ok(0)) | Ok(Err(_)) => return (chunks, started.elapsed()),
+            Ok(Ok(n)) => chunks.push((started.elapsed(), buf[..n].to_vec())),
         }
     }
 }
