@@ -130,7 +130,29 @@ fn as_of(q: &AsOfQuery) -> Result<AsOf, ApiError> {
     }
 }
 
-async fn decode_all(records: Vec<RecordedEvent>) -> Result<Vec<EventEnvelope>, ApiError> {
+/// Reads the whole store page by page, in position order, until `f` answers `false`.
+async fn each_page(
+    state: &AppState,
+    mut f: impl FnMut(Vec<RecordedEvent>) -> Result<bool, ApiError>,
+) -> Result<(), ApiError> {
+    let mut after = 0;
+    loop {
+        let page = state
+            .store
+            .read_all(after, events::store::MAX_READ_LIMIT)
+            .await
+            .map_err(|e| command_error(e.into(), None))?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.position;
+        if !f(page)? {
+            return Ok(());
+        }
+    }
+}
+
+fn decode_all(records: Vec<RecordedEvent>) -> Result<Vec<EventEnvelope>, ApiError> {
     records
         .into_iter()
         .map(EventEnvelope::decode)
@@ -156,7 +178,7 @@ async fn case_then(
         )
         .await
         .map_err(|e| command_error(e.into(), None))?;
-    let envs = decode_all(records).await?;
+    let envs = decode_all(records)?;
     match case_as_of(&envs, id, when) {
         Some(case) => Ok(HttpResponse::Ok().json(case)),
         None => Err(ApiError::not_found(format!("no case {id} at that moment"))),
@@ -171,21 +193,12 @@ async fn queue_then(
     who.require(AUDITORS)?;
     let when = as_of(&query)?;
     let mut envs = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state
-            .store
-            .read_all(after, events::store::MAX_READ_LIMIT)
-            .await
-            .map_err(|e| command_error(e.into(), None))?;
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        let stop = matches!(when, AsOf::Position(p) if after >= p);
-        envs.extend(decode_all(page).await?);
-        if stop {
-            break;
-        }
-    }
+    each_page(&state, |page| {
+        let last = page.last().map_or(0, |e| e.position);
+        envs.extend(decode_all(page)?);
+        Ok(!matches!(when, AsOf::Position(p) if last >= p))
+    })
+    .await?;
     let queue = queue_as_of(&envs, when);
     Ok(HttpResponse::Ok().json(json!({ "cases": queue })))
 }
@@ -193,19 +206,11 @@ async fn queue_then(
 async fn verify(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     who.require(AUDITORS)?;
     let mut verifier = ChainVerifier::new();
-    let mut after = 0;
-    loop {
-        let page = state
-            .store
-            .read_all(after, events::store::MAX_READ_LIMIT)
-            .await
-            .map_err(|e| command_error(e.into(), None))?;
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        for e in &page {
-            verifier.check(e);
-        }
-    }
+    each_page(&state, |page| {
+        page.iter().for_each(|e| verifier.check(e));
+        Ok(true)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(verifier.summary()))
 }
 

@@ -434,21 +434,21 @@ pub async fn raw_upgrade(server: &Server, token: &str) -> (TcpStream, Vec<u8>) {
 }
 
 /// Reads until the server closes the connection (or resets it) and returns what arrived,
-/// chunk by chunk, each with how long after the call it came, and when the connection ended;
-/// fails the test if the connection is still open after `within`.
+/// chunk by chunk, each with when it came, and when the connection ended, both measured from
+/// `origin`; fails the test if the connection is still open after `within`.
 pub async fn read_to_end(
     tcp: &mut TcpStream,
+    origin: Instant,
     within: Duration,
 ) -> (Vec<(Duration, Vec<u8>)>, Duration) {
-    let started = Instant::now();
     let deadline = tokio::time::Instant::now() + within;
     let mut chunks = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
             Err(_) => panic!("the connection was still open after {within:?}"),
-            Ok(Ok(0)) | Ok(Err(_)) => return (chunks, started.elapsed()),
-            Ok(Ok(n)) => chunks.push((started.elapsed(), buf[..n].to_vec())),
+            Ok(Ok(0)) | Ok(Err(_)) => return (chunks, origin.elapsed()),
+            Ok(Ok(n)) => chunks.push((origin.elapsed(), buf[..n].to_vec())),
         }
     }
 }
