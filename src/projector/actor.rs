@@ -146,6 +146,9 @@ pub struct Projector {
     snapshot_position: u64,
     snapshot_at: Instant,
     snapshot_in_flight: bool,
+    /// A `SaveSnapshot` arrived while a snapshot was being written.
+    save_requested: bool,
+    save_waiters: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
     waiters: std::collections::BTreeMap<u64, Vec<tokio::sync::oneshot::Sender<bool>>>,
     waiting: usize,
 }
@@ -171,6 +174,8 @@ impl Projector {
             snapshot_position: position,
             snapshot_at: Instant::now(),
             snapshot_in_flight: false,
+            save_requested: false,
+            save_waiters: Vec::new(),
             waiters: std::collections::BTreeMap::new(),
             waiting: 0,
         }
@@ -247,22 +252,21 @@ impl Projector {
         }
     }
 
-    /// Encodes the models now and writes them on a blocking thread. The returned future
-    /// resolves once the file is written (or immediately if there is nothing new).
-    fn start_snapshot(
-        &mut self,
-        ctx: &mut Context<Self>,
-    ) -> Option<tokio::task::JoinHandle<Result<(), String>>> {
-        let path = self.config.snapshot_path.clone()?;
+    /// Encodes the models now and writes them on a blocking thread, unless one is being
+    /// written already or nothing changed since the last. Answers whether it started one.
+    fn start_snapshot(&mut self, ctx: &mut Context<Self>) -> bool {
+        let Some(path) = self.config.snapshot_path.clone() else {
+            return false;
+        };
         let position = self.models.position();
         if self.snapshot_in_flight || position == self.snapshot_position {
-            return None;
+            return false;
         }
         let payload = match self.models.to_snapshot_bytes() {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("cannot encode a snapshot: {e}");
-                return None;
+                return false;
             }
         };
         self.snapshot_in_flight = true;
@@ -274,19 +278,15 @@ impl Projector {
         let task = tokio::task::spawn_blocking(move || {
             snapshot_file::write(&path, &snapshot).map_err(|e| e.to_string())
         });
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         ctx.spawn(
             async move {
-                let result = task
-                    .await
-                    .unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")));
-                let _ = done_tx.send(result.clone());
-                result
+                task.await
+                    .unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")))
             }
             .into_actor(self)
-            .map(move |result, act, _| {
+            .map(move |result, act, ctx| {
                 act.snapshot_in_flight = false;
-                match result {
+                match &result {
                     Ok(()) => {
                         act.snapshot_position = position;
                         act.snapshot_at = Instant::now();
@@ -294,13 +294,17 @@ impl Projector {
                     }
                     Err(e) => tracing::error!("cannot save a snapshot: {e}"),
                 }
+                // A save asked for while this one was being written wants the models as they
+                // are now: write again (if anything changed) before answering it.
+                if std::mem::take(&mut act.save_requested) && act.start_snapshot(ctx) {
+                    return;
+                }
+                for waiter in act.save_waiters.drain(..) {
+                    let _ = waiter.send(result.clone());
+                }
             }),
         );
-        Some(tokio::task::spawn(async move {
-            done_rx
-                .await
-                .unwrap_or_else(|_| Err("the projector stopped".into()))
-        }))
+        true
     }
 }
 
@@ -367,13 +371,21 @@ impl Handler<SaveSnapshot> for Projector {
     type Result = ResponseFuture<Result<(), String>>;
 
     fn handle(&mut self, _: SaveSnapshot, ctx: &mut Context<Self>) -> Self::Result {
-        match self.start_snapshot(ctx) {
-            Some(done) => Box::pin(async move {
-                done.await
-                    .unwrap_or_else(|e| Err(format!("snapshot wait failed: {e}")))
-            }),
-            None => Box::pin(async { Ok(()) }),
+        if self.config.snapshot_path.is_none() {
+            return Box::pin(async { Ok(()) });
         }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.snapshot_in_flight {
+            self.save_requested = true;
+        } else if !self.start_snapshot(ctx) {
+            // Nothing changed since the last snapshot: it is the current one.
+            return Box::pin(async { Ok(()) });
+        }
+        self.save_waiters.push(tx);
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err("the projector stopped".into()))
+        })
     }
 }
 
