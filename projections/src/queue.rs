@@ -164,11 +164,23 @@ pub struct Queue {
     /// Every case's key and status, to find what to move when it changes.
     entries: HashMap<Uuid, (QueueKey, CaseStatus)>,
     /// Cases not yet decided: the queue proper.
+    #[serde(deserialize_with = "sorted_set")]
     open: BTreeSet<QueueKey>,
+    #[serde(deserialize_with = "sorted_set")]
     pending: BTreeSet<QueueKey>,
+    #[serde(deserialize_with = "sorted_set")]
     in_review: BTreeSet<QueueKey>,
+    #[serde(deserialize_with = "sorted_set")]
     escalated: BTreeSet<QueueKey>,
+    #[serde(deserialize_with = "sorted_set")]
     decided: BTreeSet<QueueKey>,
+}
+
+/// Reads a set that was written in order and builds it in one pass, instead of inserting its
+/// keys one by one: a snapshot of a million events loads its queue several times faster.
+fn sorted_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<QueueKey>, D::Error> {
+    let keys = Vec::<QueueKey>::deserialize(d)?;
+    Ok(keys.into_iter().collect())
 }
 
 impl Queue {

@@ -87,11 +87,13 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
     position.copy_from_slice(&bytes[8..16]);
     let mut anchor = [0u8; 32];
     anchor.copy_from_slice(&bytes[16..48]);
-    let payload = bytes[HEADER..].to_vec();
-    let digest: [u8; 32] = Sha256::digest(&payload).into();
+    let digest: [u8; 32] = Sha256::digest(&bytes[HEADER..]).into();
     if digest[..] != bytes[48..80] {
         return Err(damaged("checksum mismatch"));
     }
+    // The payload is most of the file: keep its buffer rather than copy it.
+    let mut payload = bytes;
+    payload.drain(..HEADER);
     Ok(Some(Snapshot {
         position: u64::from_be_bytes(position),
         anchor,
