@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use events::domain::case::{CaseAction, CaseCommand, CaseStatus};
+use events::domain::case::{CaseAction, CaseCommand};
 use events::domain::Actor as DomainActor;
 use events::{EventStore, Metadata, Timestamp};
-use projections::Projections;
+use projections::{CaseStatusFilter, Projections};
 use uuid::Uuid;
 
 use crate::commands;
@@ -59,9 +59,10 @@ async fn expire_due(store: Arc<dyn EventStore>, projector: Addr<Projector>) {
     let now = Timestamp::now();
     let due: Vec<Uuid> = match projector
         .send(WithModels::new(move |m: &Projections| {
-            m.cases()
-                .iter()
-                .filter(|c| c.adjudication_status == CaseStatus::InReview)
+            // Only the claimed cases, through the queue's index: not every case ever seen.
+            let (claimed, _) = m.list_cases(Some(CaseStatusFilter::InReview), usize::MAX, None);
+            claimed
+                .into_iter()
                 .filter(|c| c.claim_expires_at.is_some_and(|t| t <= now))
                 .map(|c| c.id)
                 .collect()
