@@ -11,17 +11,7 @@ use common::Server;
 use serde_json::{json, Value};
 
 async fn admin_token(server: &Server) -> String {
-    let password = std::fs::read_to_string(server.data_dir.join("admin-password")).unwrap();
-    let answer: Value = reqwest::Client::new()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "username": "admin", "password": password }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
+    common::login(server, "admin", &common::admin_password(&server.data_dir)).await
 }
 
 fn case_body(n: usize) -> Value {
