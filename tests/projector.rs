@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use adjudicator::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, Published, SaveSnapshot, Status,
-    Subscribe, WithModels,
+    Subscribe, WaitForPosition, WithModels,
 };
 use events::domain::case::{self, Assessment, CaseAction, CaseCommand, CaseState, Submission};
 use events::domain::{Actor as DomainActor, Culpability, DomainEvent, Priority, Role};
@@ -86,18 +86,13 @@ impl Handler<Published> for Collector {
 }
 
 async fn wait_for_position(projector: &Addr<Projector>, position: u64) {
-    let wait = async {
-        loop {
-            let status = projector.send(Status).await.unwrap();
-            if status.position >= position {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    let status = tokio::time::timeout(DEADLINE, wait)
+    let reached = tokio::time::timeout(DEADLINE, projector.send(WaitForPosition(position)))
         .await
-        .expect("the projector caught up in time");
+        .expect("the projector caught up in time")
+        .unwrap();
+    assert!(reached);
+    let status = projector.send(Status).await.unwrap();
+    assert!(status.position >= position);
     assert!(status.healthy);
 }
 

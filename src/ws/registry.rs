@@ -66,6 +66,8 @@ pub struct Registry {
     recent: Recent,
     position: u64,
     draining: bool,
+    /// Answered when the last session is gone after a drain.
+    drained: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Registry {
@@ -81,6 +83,7 @@ impl Registry {
             recent: Recent::new(200_000, 64 * 1024 * 1024, head),
             position: head,
             draining: false,
+            drained: Vec::new(),
         }
     }
 
@@ -106,6 +109,11 @@ impl Registry {
         }
         for topic in &entry.topics {
             self.unsubscribe_one(id, topic);
+        }
+        if self.sessions.is_empty() {
+            for tx in self.drained.drain(..) {
+                let _ = tx.send(());
+            }
         }
         self.report();
     }
@@ -562,35 +570,31 @@ impl Handler<GetLimits> for Registry {
     }
 }
 
-/// Shutdown: refuse new sessions and close every open one with 1001 `going_away`. Answers how
-/// many were open.
+/// Shutdown: refuse new sessions and close every open one with 1001 `going_away`. Answers,
+/// with how many there were, once the last one is gone.
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct Drain;
 
 impl Handler<Drain> for Registry {
-    type Result = usize;
+    type Result = ResponseFuture<usize>;
 
-    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> usize {
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
         self.draining = true;
         let ids: Vec<Uuid> = self.sessions.keys().copied().collect();
         for id in &ids {
             self.close(*id, 1001, "going_away");
         }
-        ids.len()
-    }
-}
-
-/// How many sessions are open (to wait for the drain).
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Count;
-
-impl Handler<Count> for Registry {
-    type Result = usize;
-
-    fn handle(&mut self, _: Count, _: &mut Context<Self>) -> usize {
-        self.sessions.len()
+        let open = ids.len();
+        if self.sessions.is_empty() {
+            return Box::pin(async move { open });
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.drained.push(tx);
+        Box::pin(async move {
+            let _ = rx.await;
+            open
+        })
     }
 }
 
