@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `route.rs` | `GET /api/v1/ws`: checks before and after the upgrade |
 //! | `session.rs` | the session actor |
-//! | `registry.rs` | the registry actor: limits, heartbeats, topics, fan-out |
+//! | `registry/` | the registry actor: limits, heartbeats, topics, fan-out (`mod.rs`); operators' messages and the drain (`operators.rs`) |
 //! | `outbound.rs` | a session's bounded outbound queue and its writer |
 //! | `recent.rs` | recent pushes, for resumes with `since` |
 //! | `protocol.rs` | the messages |
