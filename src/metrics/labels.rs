@@ -108,6 +108,8 @@ label_enum! {
         ProtocolError => "protocol_error",
         FrameTooBig => "frame_too_big",
         InternalError => "internal_error",
+        /// A `subscribe` that would take a session past 256 topics.
+        TooManyTopics => "too_many_topics",
     }
 }
 

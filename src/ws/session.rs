@@ -5,6 +5,7 @@
 //! closes when the token expires (4401), and writes pushes through its bounded outbound queue
 //! (1013 when the client does not keep up). Subscriptions live in the registry.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -174,28 +175,34 @@ impl WsSession {
                 self.bad_in_a_row = 0;
                 self.send(ctx, protocol::pong(&id), MessageType::Pong);
             }
-            ClientMessage::Subscribe { id, topics, since } => {
-                let Some(parsed) = self.check_topics(ctx, &id, &topics) else {
+            ClientMessage::Subscribe {
+                id,
+                topics,
+                since,
+                queue,
+            } => {
+                let Some((names, parsed)) = self.check_topics(ctx, &id, topics) else {
                     return;
                 };
                 self.bad_in_a_row = 0;
                 self.registry.do_send(SubscribeTopics {
                     id: self.id,
                     request_id: id,
-                    names: topics,
+                    names,
                     topics: parsed,
                     since,
+                    window: queue,
                 });
             }
             ClientMessage::Unsubscribe { id, topics } => {
-                let Some(parsed) = self.check_topics(ctx, &id, &topics) else {
+                let Some((names, parsed)) = self.check_topics(ctx, &id, topics) else {
                     return;
                 };
                 self.bad_in_a_row = 0;
                 self.registry.do_send(UnsubscribeTopics {
                     id: self.id,
                     request_id: id,
-                    names: topics,
+                    names,
                     topics: parsed,
                 });
             }
@@ -203,16 +210,19 @@ impl WsSession {
         }
     }
 
-    /// Parses and authorizes topic names; answers the error itself when one is refused.
+    /// Parses and authorizes topic names, and drops repeats (a topic named twice counts once):
+    /// answers the names kept and their topics, or the error itself when one is refused.
     fn check_topics(
         &mut self,
         ctx: &mut Context<Self>,
         id: &Value,
-        names: &[String],
-    ) -> Option<Vec<Topic>> {
+        names: Vec<String>,
+    ) -> Option<(Vec<String>, Vec<Topic>)> {
         let mut topics = Vec::with_capacity(names.len());
+        let mut kept = Vec::with_capacity(names.len());
+        let mut seen = HashSet::with_capacity(names.len());
         for name in names {
-            match Topic::parse(name) {
+            match Topic::parse(&name) {
                 Err(_) => {
                     self.bad_message(
                         ctx,
@@ -239,10 +249,14 @@ impl WsSession {
                     );
                     return None;
                 }
-                Ok(t) => topics.push(t),
+                Ok(t) if !seen.insert(t) => {}
+                Ok(t) => {
+                    topics.push(t);
+                    kept.push(name);
+                }
             }
         }
-        Some(topics)
+        Some((kept, topics))
     }
 
     fn reauthenticate(&mut self, ctx: &mut Context<Self>, id: Value, token: String) {
