@@ -12,16 +12,18 @@ use crate::audit::AuditEvent;
 use crate::case_view::CaseView;
 use crate::cases::Cases;
 use crate::json::to_value;
-use crate::queue::{CaseStatusFilter, Cursor, Queue};
+use crate::queue::{CaseStatusFilter, Cursor, Queue, StoredQueue};
 use crate::revocations::Revocations;
 use crate::snapshot::{self, SnapshotError};
 use crate::stats::Stats;
 use crate::streams::case_id_of;
-use crate::updates::{snapshot_json, Topic, Update};
+use crate::updates::{Topic, Update};
 use crate::users::Users;
+use crate::view::ReadView;
 use crate::window::{QueueWindow, Statuses, WindowPage};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Stored")]
 pub struct Projections {
     /// The checkpoint: the global position of the last event applied (0 before any).
     position: u64,
@@ -31,6 +33,36 @@ pub struct Projections {
     users: Users,
     revocations: Revocations,
     activity: ReviewerActivity,
+}
+
+/// [`Projections`] as a snapshot stores them (the serialized fields, in order): the queue's
+/// maps of undecided cases are filed again from their keys and the cases.
+#[derive(Deserialize)]
+struct Stored {
+    position: u64,
+    cases: Cases,
+    queue: StoredQueue,
+    stats: Stats,
+    users: Users,
+    revocations: Revocations,
+    activity: ReviewerActivity,
+}
+
+impl TryFrom<Stored> for Projections {
+    type Error = String;
+
+    fn try_from(s: Stored) -> Result<Self, String> {
+        let queue = Queue::restore(s.queue, &s.cases)?;
+        Ok(Projections {
+            position: s.position,
+            cases: s.cases,
+            queue,
+            stats: s.stats,
+            users: s.users,
+            revocations: s.revocations,
+            activity: s.activity,
+        })
+    }
 }
 
 impl Projections {
@@ -102,7 +134,7 @@ impl Projections {
 
     /// Every case not yet decided, in queue order.
     pub fn queue_cases(&self) -> Vec<&CaseView> {
-        self.queue.all(&self.cases)
+        self.queue.all()
     }
 
     /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]).
@@ -139,9 +171,11 @@ impl Projections {
         let mut updates = Vec::with_capacity(4);
         match &env.event {
             DomainEvent::Case(_) => {
-                let before = case_id_of(env)
-                    .and_then(|id| self.cases.get(id))
-                    .map(CaseView::tally);
+                let id = case_id_of(env);
+                let before = id.and_then(|id| self.cases.get(id)).map(CaseView::tally);
+                if let Some(id) = id {
+                    self.queue.release(id);
+                }
                 if let Some(after) = self.cases.apply(env) {
                     self.queue.apply_case(after);
                     self.stats.apply_case(before, after);
@@ -149,7 +183,7 @@ impl Projections {
                         self.activity.apply(env);
                         return Vec::new();
                     }
-                    let case = to_value(after);
+                    let case = to_value(&**after);
                     let update = |topic, data, statuses| Update {
                         topic,
                         position,
@@ -184,23 +218,33 @@ impl Projections {
 
     /// The first cases of a queue window, how many match, and where to page on.
     pub fn queue_window(&self, window: &QueueWindow) -> WindowPage<'_> {
-        self.queue.window(&self.cases, window)
+        self.queue.window(window)
     }
 
-    /// What a snapshot of `topic` shows now: the queue's window (`window` applies to `queue`
-    /// only), the stats, the case (or `null`); `null` for `audit`, which has no state to show.
-    pub fn snapshot_data(&self, topic: &Topic, window: &QueueWindow) -> Value {
-        match topic {
-            Topic::Queue => to_value(&self.queue_window(window)),
-            Topic::Stats => to_value(&self.stats),
-            Topic::Case(id) => self.cases.get(*id).map_or(Value::Null, to_value),
-            Topic::Audit => Value::Null,
-        }
+    /// What snapshots show now, for a reader elsewhere: the queue and the stats, and the cases
+    /// of `case:<id>` topics among `topics`. Costs a few reference counts, whatever the size of
+    /// the models; changes after it do not show in it.
+    pub fn view<'t>(&self, topics: impl IntoIterator<Item = &'t Topic>) -> ReadView {
+        let cases = topics
+            .into_iter()
+            .filter_map(|t| match t {
+                Topic::Case(id) => Some((*id, self.cases.shared(*id).cloned())),
+                _ => None,
+            })
+            .collect();
+        ReadView::new(self.position, self.queue.open().clone(), self.stats, cases)
     }
 
-    /// The `snapshot` message of `topic` as of the checkpoint.
+    /// The `snapshot` message of `topic` as of the checkpoint (see [`ReadView::snapshot_json`]).
     pub fn snapshot_json(&self, topic: &Topic, window: &QueueWindow) -> String {
-        snapshot_json(topic, self.position, &self.snapshot_data(topic, window))
+        self.view([topic]).snapshot_json(topic, window)
+    }
+
+    /// The `data` of [`Projections::snapshot_json`].
+    pub fn snapshot_data(&self, topic: &Topic, window: &QueueWindow) -> Value {
+        let message: Value =
+            serde_json::from_str(&self.snapshot_json(topic, window)).unwrap_or(Value::Null);
+        message["data"].clone()
     }
 
     /// Every model and the checkpoint as bytes (see [`crate::snapshot`]).

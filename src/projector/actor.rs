@@ -3,7 +3,9 @@
 //! It owns the read models; nothing else mutates them. Events arrive from a store subscription
 //! opened at the models' checkpoint, so none is skipped and none is applied twice (the models
 //! also ignore any event at or before their checkpoint). Queries are closures run against the
-//! models inside the actor ([`WithModels`]): they never wait for I/O. If the store fails, or an
+//! models inside the actor ([`WithModels`]): they never wait for I/O, and are small (no
+//! WebSocket snapshot is built here: [`TakeView`] hands out a read view that costs a few
+//! reference counts, and the snapshot is serialized elsewhere). If the store fails, or an
 //! event cannot be decoded, the projector reports itself unhealthy and resubscribes from its
 //! checkpoint with exponential backoff.
 //!
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use events::hash::Hash;
 use events::{EventEnvelope, EventStore, RecordedEvent, StoreError};
-use projections::{Projections, Update};
+use projections::{Projections, ReadView, Topic, Update};
 
 use super::snapshot_file::{self, Snapshot};
 
@@ -68,6 +70,13 @@ fn control_of(env: &EventEnvelope) -> Option<Control> {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<Published>);
+
+/// Answers a read view of the models as they stand (for snapshots of these topics): a few
+/// reference counts, never a copy of the models nor their JSON, so that snapshots are built
+/// elsewhere and never hold up the events or the token checks this actor serves.
+#[derive(Message)]
+#[rtype(result = "ReadView")]
+pub struct TakeView(pub Vec<Topic>);
 
 /// Runs a query against the models and answers its result.
 pub struct WithModels<R>(pub Box<dyn FnOnce(&Projections) -> R + Send>);
@@ -352,6 +361,14 @@ impl<R: Send + 'static> Handler<WithModels<R>> for Projector {
 
     fn handle(&mut self, msg: WithModels<R>, _: &mut Context<Self>) -> Self::Result {
         MessageResult((msg.0)(&self.models))
+    }
+}
+
+impl Handler<TakeView> for Projector {
+    type Result = MessageResult<TakeView>;
+
+    fn handle(&mut self, msg: TakeView, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.models.view(&msg.0))
     }
 }
 

@@ -12,6 +12,6 @@ pub mod startup;
 
 pub use actor::{
     Control, Projector, ProjectorConfig, ProjectorStatus, Published, SaveSnapshot, Status,
-    Subscribe, WaitForPosition, WithModels,
+    Subscribe, TakeView, WaitForPosition, WithModels,
 };
 pub use startup::load_models;

@@ -4,9 +4,10 @@
 //! | --- | --- |
 //! | `route.rs` | `GET /api/v1/ws`: checks before and after the upgrade |
 //! | `session.rs` | the session actor |
-//! | `registry/` | the registry actor: limits, heartbeats, topics, fan-out (`mod.rs`); operators' messages and the drain (`operators.rs`) |
+//! | `registry/` | the registry actor: limits, heartbeats, fan-out (`mod.rs`); subscriptions and their snapshots (`subscriptions.rs`); operators' messages and the drain (`operators.rs`) |
 //! | `outbound.rs` | a session's bounded outbound queue and its writer |
 //! | `recent.rs` | recent pushes, for resumes with `since` |
+//! | `snapshots.rs` | snapshots built off the actors, once per (topic, position, window), shared |
 //! | `protocol.rs` | the messages |
 //! | `admin.rs` | the operators' endpoints |
 
@@ -17,6 +18,7 @@ pub mod recent;
 pub mod registry;
 pub mod route;
 pub mod session;
+pub mod snapshots;
 
 use actix::Addr;
 use actix_web::web;

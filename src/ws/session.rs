@@ -52,6 +52,8 @@ pub struct WsSession {
     out: Outbound,
     last_seen: Instant,
     bucket: TokenBucket,
+    /// Subscribes, a bucket of their own: each may cost snapshots.
+    subscribes: TokenBucket,
     bad_in_a_row: u32,
     expiry: Option<SpawnHandle>,
     registered: bool,
@@ -80,6 +82,7 @@ impl WsSession {
             out,
             last_seen: Instant::now(),
             bucket,
+            subscribes: TokenBucket::new(protocol::SUBSCRIBE_RATE, protocol::SUBSCRIBE_BURST),
             bad_in_a_row: 0,
             expiry: None,
             registered: false,
@@ -185,6 +188,18 @@ impl WsSession {
                     return;
                 };
                 self.bad_in_a_row = 0;
+                if !self.subscribes.take(Instant::now()) {
+                    metrics().rate_limited(RateLimit::SubscribeRate);
+                    let refusal = protocol::error(
+                        Some(&id),
+                        "subscribe_rate",
+                        &format!(
+                            "more than {} subscribes a second; send it again later",
+                            protocol::SUBSCRIBE_RATE
+                        ),
+                    );
+                    return self.send(ctx, refusal, MessageType::Error);
+                }
                 self.registry.do_send(SubscribeTopics {
                     id: self.id,
                     request_id: id,
