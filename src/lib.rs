@@ -11,6 +11,8 @@ pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod projector;
+pub mod routes;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod ws;

@@ -12,13 +12,14 @@ use projections::Projections;
 
 use crate::auth::{SlidingWindow, TokenService};
 use crate::config::Settings;
+use crate::http;
 use crate::http::json::BodyLimit;
-use crate::http::{self, AppState, LoginLimits};
 use crate::lease::LeaseKeeper;
 use crate::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WaitForPosition,
     WithModels,
 };
+use crate::state::{AppState, LoginLimits};
 use crate::ws::registry::{Drain, Limits, Registry};
 use crate::ws::session::SessionConfig;
 use crate::ws::WsContext;
@@ -134,7 +135,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .app_data(http::errors::query_config())
             .app_data(http::errors::path_config())
             .wrap(http::access_log::AccessLog)
-            .configure(http::routes)
+            .configure(crate::routes::routes)
             .default_service(web::to(http::errors::not_found))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))

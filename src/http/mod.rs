@@ -1,4 +1,5 @@
-//! The actix-web application: the shared state handlers see, and the routes.
+//! The HTTP API: its handlers and routes. The state they see is [`crate::state::AppState`]
+//! (re-exported here); `crate::routes` puts these routes and the WebSocket's together.
 //!
 //! | file | routes |
 //! | --- | --- |
@@ -20,54 +21,32 @@ pub mod problem;
 mod session;
 mod users;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::Addr;
 use actix_web::web;
-use events::EventStore;
 use projections::Projections;
 use uuid::Uuid;
 
-use crate::auth::{SlidingWindow, TokenService};
-use crate::projector::{Projector, WaitForPosition, WithModels};
+use crate::projector::{WaitForPosition, WithModels};
+pub use crate::state::{AppState, LoginLimits};
 use problem::ApiError;
-
-/// What every handler may reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn EventStore>,
-    pub projector: Addr<Projector>,
-    pub tokens: Arc<TokenService>,
-    pub claim_lease: Duration,
-    pub refresh_ttl: Duration,
-    pub login_limits: Arc<LoginLimits>,
-    /// Refreshes run one at a time, so a refresh token presented twice at once is caught.
-    pub refresh_lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-/// Failed logins, per client IP and per username.
-pub struct LoginLimits {
-    pub per_ip: Mutex<SlidingWindow>,
-    pub per_user: Mutex<SlidingWindow>,
-}
 
 /// How long a command waits for its own event to reach the read models.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 
-/// Registers every route on an actix-web app.
+/// Registers the routes outside `/api/v1` (see `crate::routes` for the whole application).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(metrics::metrics))
-        .route("/readyz", web::get().to(health::readyz))
-        .service(
-            web::scope("/api/v1")
-                .configure(session::routes)
-                .configure(users::routes)
-                .configure(cases::routes)
-                .configure(audit::routes)
-                .configure(crate::ws::routes),
-        );
+        .route("/readyz", web::get().to(health::readyz));
+}
+
+/// Registers the API's routes, inside the `/api/v1` scope.
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(session::routes)
+        .configure(users::routes)
+        .configure(cases::routes)
+        .configure(audit::routes);
 }
 
 /// Waits until the read models have applied `position`.

@@ -18,8 +18,8 @@ use super::session::WsSession;
 use super::WsContext;
 use crate::http::authn::authenticate;
 use crate::http::problem::ApiError;
-use crate::http::AppState;
 use crate::metrics::{metrics, ConnectionStatus, RateLimit};
+use crate::state::AppState;
 
 /// The subprotocol the server speaks; `bearer.<token>` may come beside it.
 const SUBPROTOCOL: &str = "adjudicator.v1";

@@ -25,8 +25,8 @@ use super::registry::{
 };
 use crate::auth::Principal;
 use crate::http::authn::authenticate;
-use crate::http::AppState;
 use crate::metrics::{metrics, AuthFailure, ConnectionStatus, ErrorType, MessageType, RateLimit};
+use crate::state::AppState;
 
 /// What a session needs to know of the settings.
 #[derive(Clone, Debug)]
