@@ -34,6 +34,7 @@ use events::domain::case::{
 use events::domain::revocation::{
     FamilyRevocationReason, RevocationEvent, TokenFamilyRevoked, TokenRevoked,
 };
+use events::domain::system::{DemoStoreMarked, SystemEvent};
 use events::domain::user::{
     UserDisabled, UserEnabled, UserEvent, UserPasswordChanged, UserRegistered, UserRolesChanged,
 };
@@ -172,6 +173,7 @@ fn current_samples() -> Vec<DomainEvent> {
             reason: FamilyRevocationReason::RefreshReuse,
         })
         .into(),
+        SystemEvent::DemoStoreMarked(DemoStoreMarked {}).into(),
     ]
 }
 
@@ -234,10 +236,13 @@ fn variant_index(event: &DomainEvent) -> usize {
             R::TokenRevoked(_) => 11,
             R::FamilyRevoked(_) => 12,
         },
+        DomainEvent::System(e) => match e {
+            SystemEvent::DemoStoreMarked(_) => 13,
+        },
     }
 }
 /// How many kinds of event [`variant_index`] knows.
-const EVENT_KINDS: usize = 13;
+const EVENT_KINDS: usize = 14;
 
 // ---- files --------------------------------------------------------------------------------
 

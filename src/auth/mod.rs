@@ -10,6 +10,7 @@
 //! * [`check`]: the second half of a token's check, against the users and revocations read
 //!   models.
 //! * [`limiter`]: the sliding-window limiter of failed logins and connect attempts.
+//! * [`rsa_size`]: RSA keys under 2048 bits are refused.
 
 pub mod check;
 pub mod claims;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod keys;
 pub mod limiter;
 pub mod password;
+pub mod rsa_size;
 pub mod secret;
 pub mod tokens;
 

@@ -53,6 +53,8 @@ pub struct FileSettings {
     pub log: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_body_bytes: Option<i64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `allowed_origins` as the file may write it.

@@ -13,6 +13,7 @@ mod audit;
 pub mod authn;
 mod cases;
 pub mod errors;
+pub mod headers;
 mod health;
 pub mod json;
 mod metrics;
@@ -62,6 +63,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .service(
             web::scope("/api/v1")
+                .wrap(headers::api_answer())
                 .configure(session::routes)
                 .configure(users::routes)
                 .configure(cases::routes)

@@ -20,7 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::authn::{token_problem, Authenticated};
-use super::json::Json;
+use super::json::{Json, JsonOrEmpty};
 use super::problem::ApiError;
 use super::{wait_for, AppState};
 use crate::auth::{check_refresh, dummy_verify, verify_password, Claims, TokenPair};
@@ -204,13 +204,8 @@ async fn logout(
     state: web::Data<AppState>,
     who: Authenticated,
     req: HttpRequest,
-    body: web::Bytes,
+    JsonOrEmpty(body): JsonOrEmpty<LogoutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: LogoutBody = if body.is_empty() {
-        LogoutBody::default()
-    } else {
-        super::json::parse(&body)?
-    };
     let p = &who.0;
     let expires_at = Timestamp::now().plus(state.refresh_ttl);
     let mut families = vec![p.family];

@@ -10,7 +10,6 @@
 //! Snapshots are encoded inside the actor (the models must not change while they are read) and
 //! written to disk on a blocking thread, at most one at a time.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use events::hash::Hash;
 use events::{EventEnvelope, EventStore, RecordedEvent, StoreError};
 use projections::{Projections, Update};
 
-use super::snapshot_file::{self, Snapshot};
+use super::snapshot_file::{self, Snapshot, SnapshotFile};
 
 /// Updates caused by one event, shared by every recipient.
 #[derive(Message, Clone)]
@@ -111,8 +110,8 @@ pub struct SaveSnapshot;
 
 #[derive(Clone, Debug)]
 pub struct ProjectorConfig {
-    /// Where snapshots go; `None` disables them.
-    pub snapshot_path: Option<PathBuf>,
+    /// Where snapshots go, and their key; `None` disables them.
+    pub snapshot: Option<SnapshotFile>,
     /// Save after this many events…
     pub snapshot_every_events: u64,
     /// …or after this long, whichever comes first (if anything changed).
@@ -122,7 +121,7 @@ pub struct ProjectorConfig {
 impl Default for ProjectorConfig {
     fn default() -> Self {
         ProjectorConfig {
-            snapshot_path: None,
+            snapshot: None,
             snapshot_every_events: 50_000,
             snapshot_interval: Duration::from_secs(30),
         }
@@ -255,7 +254,7 @@ impl Projector {
     /// Encodes the models now and writes them on a blocking thread, unless one is being
     /// written already or nothing changed since the last. Answers whether it started one.
     fn start_snapshot(&mut self, ctx: &mut Context<Self>) -> bool {
-        let Some(path) = self.config.snapshot_path.clone() else {
+        let Some(file) = self.config.snapshot.clone() else {
             return false;
         };
         let position = self.models.position();
@@ -276,7 +275,7 @@ impl Projector {
             payload,
         };
         let task = tokio::task::spawn_blocking(move || {
-            snapshot_file::write(&path, &snapshot).map_err(|e| e.to_string())
+            snapshot_file::write(&file, &snapshot).map_err(|e| e.to_string())
         });
         ctx.spawn(
             async move {
@@ -371,7 +370,7 @@ impl Handler<SaveSnapshot> for Projector {
     type Result = ResponseFuture<Result<(), String>>;
 
     fn handle(&mut self, _: SaveSnapshot, ctx: &mut Context<Self>) -> Self::Result {
-        if self.config.snapshot_path.is_none() {
+        if self.config.snapshot.is_none() {
             return Box::pin(async { Ok(()) });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();

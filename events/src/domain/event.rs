@@ -6,6 +6,7 @@
 
 use super::case::CaseEvent;
 use super::revocation::RevocationEvent;
+use super::system::SystemEvent;
 use super::user::UserEvent;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +14,7 @@ pub enum DomainEvent {
     Case(CaseEvent),
     User(UserEvent),
     Revocation(RevocationEvent),
+    System(SystemEvent),
 }
 
 impl DomainEvent {
@@ -41,6 +43,9 @@ impl DomainEvent {
                 R::TokenRevoked(_) => "token_revoked",
                 R::FamilyRevoked(_) => "token_family_revoked",
             },
+            DomainEvent::System(e) => match e {
+                SystemEvent::DemoStoreMarked(_) => "demo_store_marked",
+            },
         }
     }
 
@@ -63,6 +68,12 @@ impl From<CaseEvent> for DomainEvent {
 impl From<UserEvent> for DomainEvent {
     fn from(e: UserEvent) -> Self {
         DomainEvent::User(e)
+    }
+}
+
+impl From<SystemEvent> for DomainEvent {
+    fn from(e: SystemEvent) -> Self {
+        DomainEvent::System(e)
     }
 }
 
