@@ -187,6 +187,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let server = bound.with_context(|| format!("--listen {}: cannot bind", settings.listen))?;
+    let signals = ShutdownSignals::listen();
     let scheme = if https { "https" } else { "http" };
     for addr in server.addrs() {
         // Tests and scripts read this line to learn the port when listening on port 0.
@@ -196,7 +197,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let handle = server.handle();
     let deadline = settings.shutdown_timeout;
     actix_web::rt::spawn(async move {
-        let signal = shutdown_signal().await;
+        let signal = signals.recv().await;
         tracing::info!("{signal}: shutting down");
         // Answers once every session is gone, or gives up at the deadline.
         match tokio::time::timeout(deadline, registry.send(Drain)).await {
@@ -218,18 +219,38 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT; answers which.
-async fn shutdown_signal() -> &'static str {
+/// SIGTERM and SIGINT, listened for from the moment this is made: made before the "listening
+/// on" line, so that a signal sent as soon as the server says it listens is never met by the
+/// default action (an abrupt exit without draining or saving).
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let unix = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok();
+            ShutdownSignals { unix }
+        }
+        #[cfg(not(unix))]
+        ShutdownSignals {}
+    }
+
+    /// Waits for the first signal; answers which.
+    async fn recv(self) -> &'static str {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.unix {
             return tokio::select! {
                 _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = int.recv() => "SIGINT",
             };
         }
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
     }
-    let _ = tokio::signal::ctrl_c().await;
-    "SIGINT"
 }

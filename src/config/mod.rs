@@ -407,6 +407,15 @@ impl Settings {
             Some(path) => FileSettings::load(path)?,
             None => FileSettings::default(),
         };
+        Self::resolve_with_file(args, file)
+    }
+
+    /// [`Settings::resolve`] with the file (the one `args.config` names, if any) already read:
+    /// for callers that hold its text rather than a path, such as the fuzz targets.
+    pub fn resolve_with_file(
+        args: &ServeArgs,
+        file: FileSettings,
+    ) -> Result<Settings, ConfigError> {
         let layers = Layers {
             file,
             file_path: args.config.as_deref(),

@@ -28,6 +28,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Log lines the server printed after it started listening.
     pub log: mpsc::Receiver<String>,
+    /// Log lines the server printed before it listened, the "listening on" line included.
+    pub startup_log: Vec<String>,
 }
 
 impl Server {
@@ -52,12 +54,18 @@ impl Server {
                 }
             }
         });
+        let mut startup_log = Vec::new();
         let base_url = loop {
             let line = rx
                 .recv_timeout(START_DEADLINE)
                 .expect("the server printed its address in time");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_owned();
+            let address = line
+                .split("listening on ")
+                .nth(1)
+                .map(|rest| rest.trim().to_owned());
+            startup_log.push(line);
+            if let Some(address) = address {
+                break address;
             }
         };
         Server {
@@ -65,6 +73,7 @@ impl Server {
             base_url,
             data_dir: data_dir.to_path_buf(),
             log: rx,
+            startup_log,
         }
     }
 
