@@ -51,9 +51,8 @@ mod tests {
     #[test]
     fn a_2048_bit_key_passes_and_a_1024_bit_key_is_refused() {
         assert!(check(JwtAlgorithm::Rs256, public_key("rs256-public.pem")).is_ok());
-        let err = check(JwtAlgorithm::Rs256, public_key("rs1024-public.pem"))
-            .err()
-            .expect("too small");
+        let err =
+            check(JwtAlgorithm::Rs256, public_key("rs1024-public.pem")).expect_err("too small");
         assert_eq!(err, "the RSA key has 1024 bits; at least 2048 are required");
     }
 
