@@ -6,11 +6,13 @@
 //! later start knows it). A demo store keeps its demo users after the flag is gone, so it is
 //! served on loopback only, flag or not, and every start of one logs a loud warning.
 
+use std::net::SocketAddr;
+
 use events::domain::system::{self, DemoStoreMarked, SystemEvent};
 use events::domain::DomainEvent;
-use events::Timestamp;
-use events::{EventData, EventEnvelope, EventStore, ExpectedVersion, Metadata, StoreError};
-use std::net::SocketAddr;
+use events::{
+    EventData, EventEnvelope, EventStore, ExpectedVersion, Metadata, StoreError, Timestamp,
+};
 
 /// What the store is, as far as demo data goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,16 +101,15 @@ pub async fn store_kind(store: &dyn EventStore) -> Result<StoreKind, anyhow::Err
 }
 
 /// Marks the store as a demo store; another node marking it at the same time is as good.
-pub async fn mark(store: &dyn EventStore) -> Result<(), StoreError> {
+pub async fn mark(store: &dyn EventStore) -> Result<(), anyhow::Error> {
     let event = DomainEvent::System(SystemEvent::DemoStoreMarked(DemoStoreMarked {}));
-    let data = EventData::encode(&event, Metadata::for_request(None), Timestamp::now())
-        .map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
+    let data = EventData::encode(&event, Metadata::for_request(None), Timestamp::now())?;
     match store
         .append(system::STREAM, ExpectedVersion::NoStream, vec![data])
         .await
     {
         Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -180,9 +180,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .disable_signals();
     let bound = match tls {
-        None => server.bind(settings.listen),
+        None => {
+            actix_web::rt::spawn(tls::reload_on_sighup(None));
+            server.bind(settings.listen)
+        }
         Some((resolver, config)) => {
-            actix_web::rt::spawn(tls::reload_on_sighup(resolver));
+            actix_web::rt::spawn(tls::reload_on_sighup(Some(resolver)));
             server.bind_rustls_0_23(settings.listen, config)
         }
     };

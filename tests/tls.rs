@@ -347,3 +347,20 @@ fn sighup_reloads_the_pair_and_a_broken_pair_keeps_the_old_one() {
     let (_, presented) = tls(server, &both).expect("handshake");
     assert_eq!(presented, second.der.to_vec(), "the previous pair stays");
 }
+
+#[test]
+fn sighup_without_tls_reloads_nothing_and_stops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    sighup(&server);
+    log_line_with(&server, "SIGHUP: no --tls-cert, nothing to reload");
+    let address = server.base_url.strip_prefix("http://").unwrap();
+    let mut plain = TcpStream::connect(address).unwrap();
+    plain.set_read_timeout(Some(DEADLINE)).unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    plain.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -86,37 +86,54 @@ pub fn server_config(
         .with_cert_resolver(resolver))
 }
 
-/// Reloads the pair on every SIGHUP, for as long as the process runs; logs the outcome.
-pub async fn reload_on_sighup(resolver: Arc<ReloadingResolver>) {
+/// Listens for SIGHUP from the moment it is called (before the "listening on" line, so that a
+/// SIGHUP never meets the default action, which ends the process), and answers a future that
+/// reloads the pair on each one, logging the outcome. Without TLS there is nothing to reload: the
+/// signal is logged and ignored, so `systemctl reload` never stops the server.
+pub fn reload_on_sighup(
+    resolver: Option<Arc<ReloadingResolver>>,
+) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("cannot listen for SIGHUP; TLS certificates will not reload: {e}");
-                return;
-            }
-        };
-        while hangups.recv().await.is_some() {
-            let target = resolver.clone();
-            let outcome = tokio::task::spawn_blocking(move || target.reload()).await;
-            let files = resolver.files();
-            match outcome {
-                Ok(Ok(())) => tracing::info!(
-                    cert = %files.cert.display(),
-                    "SIGHUP: reloaded the TLS certificate and key"
-                ),
-                Ok(Err(e)) => tracing::error!(
-                    "SIGHUP: kept the previous TLS certificate and key, the new ones do not load: \
-                     {e}"
-                ),
-                Err(e) => tracing::error!("SIGHUP: the TLS reload task failed: {e}"),
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    async move {
+        #[cfg(unix)]
+        {
+            let mut hangups = match hangups {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(
+                        "cannot listen for SIGHUP; TLS certificates will not reload: {e}"
+                    );
+                    return;
+                }
+            };
+            while hangups.recv().await.is_some() {
+                match &resolver {
+                    None => tracing::info!("SIGHUP: no --tls-cert, nothing to reload"),
+                    Some(resolver) => reload_now(resolver).await,
+                }
             }
         }
+        #[cfg(not(unix))]
+        drop(resolver);
     }
-    #[cfg(not(unix))]
-    drop(resolver);
+}
+
+/// Reloads the pair on a blocking thread (it reads files) and logs the outcome.
+async fn reload_now(resolver: &Arc<ReloadingResolver>) {
+    let target = resolver.clone();
+    let outcome = tokio::task::spawn_blocking(move || target.reload()).await;
+    let files = resolver.files();
+    match outcome {
+        Ok(Ok(())) => tracing::info!(
+            cert = %files.cert.display(),
+            "SIGHUP: reloaded the TLS certificate and key"
+        ),
+        Ok(Err(e)) => tracing::error!(
+            "SIGHUP: kept the previous TLS certificate and key, the new ones do not load: {e}"
+        ),
+        Err(e) => tracing::error!("SIGHUP: the TLS reload task failed: {e}"),
+    }
 }
 
 #[cfg(test)]
