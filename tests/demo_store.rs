@@ -26,6 +26,14 @@ fn assert_no_password_logged(server: &Server) {
     }
 }
 
+/// The `demo_store_marked` events of the history, as the audit API shows them to an auditor.
+async fn demo_marks(server: &Server) -> Vec<serde_json::Value> {
+    let auditor = login(server, "auditor", &demo_password("auditor")).await;
+    let path = "/api/v1/audit/events?type=demo_store_marked";
+    let page = assert_json(get(server, path, Some(&auditor)).await, 200).await;
+    page["events"].as_array().expect("events").clone()
+}
+
 fn warns_of_a_demo_store(server: &Server) -> bool {
     server.startup_log.iter().any(|l| l.contains("DEMO STORE"))
 }
@@ -45,18 +53,7 @@ async fn demo_marks_a_new_store_warns_at_every_start_and_logs_no_password() {
     );
 
     // The mark is an event of the history, which auditors see.
-    let auditor = login(&server, "auditor", &demo_password("auditor")).await;
-    let marks = assert_json(
-        get(
-            &server,
-            "/api/v1/audit/events?type=demo_store_marked",
-            Some(&auditor),
-        )
-        .await,
-        200,
-    )
-    .await;
-    let marks = marks["events"].as_array().unwrap();
+    let marks = demo_marks(&server).await;
     assert_eq!(marks.len(), 1, "{marks:?}");
     assert_eq!(marks[0]["stream"], "system");
     assert_eq!(marks[0]["position"], 1, "marked before anything else");
@@ -72,18 +69,7 @@ async fn demo_marks_a_new_store_warns_at_every_start_and_logs_no_password() {
     let server = Server::start(&data, &["--demo"]);
     assert!(warns_of_a_demo_store(&server));
     assert_no_password_logged(&server);
-    let auditor = login(&server, "auditor", &demo_password("auditor")).await;
-    let marks = assert_json(
-        get(
-            &server,
-            "/api/v1/audit/events?type=demo_store_marked",
-            Some(&auditor),
-        )
-        .await,
-        200,
-    )
-    .await;
-    assert_eq!(marks["events"].as_array().unwrap().len(), 1);
+    assert_eq!(demo_marks(&server).await.len(), 1);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::ws::{ws_url, SUBPROTOCOL};
 use common::{
@@ -15,21 +15,6 @@ use common::{
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-/// Waits for a log line containing `needle`; fails the test after a generous deadline.
-fn log_line_with(server: &Server, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = server
-            .log
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
-        if line.contains(needle) {
-            return line;
-        }
-    }
-}
 
 #[tokio::test]
 async fn secret_parameters_are_redacted_even_when_their_names_are_encoded() {
@@ -43,7 +28,7 @@ async fn secret_parameters_are_redacted_even_when_their_names_are_encoded() {
     ] {
         let probe = query.rsplit('=').next().unwrap().to_owned();
         get(&server, &format!("/healthz?{query}"), None).await;
-        let line = log_line_with(&server, &format!("probe={probe}"));
+        let line = server.log_line_with(&format!("probe={probe}"));
         assert!(!line.contains(secret), "logged in clear: {line}");
         assert!(line.contains("[redacted]"), "{line}");
     }

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{admin_password, Server};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -158,21 +158,6 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-/// Waits for a log line containing `needle`.
-fn log_line_with(server: &Server, needle: &str) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = server
-            .log
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
-        if line.contains(needle) {
-            return line;
-        }
-    }
 }
 
 fn sighup(server: &Server) {
@@ -327,7 +312,7 @@ fn sighup_reloads_the_pair_and_a_broken_pair_keeps_the_old_one() {
     // Renewed in place, then SIGHUP: new connections get the new certificate.
     write_pair(&second, &running.cert, &running.key);
     sighup(server);
-    log_line_with(server, "reloaded the TLS certificate");
+    server.log_line_with("reloaded the TLS certificate");
     let (_, presented) = tls(server, &both).expect("handshake");
     assert_eq!(
         presented,
@@ -342,7 +327,7 @@ fn sighup_reloads_the_pair_and_a_broken_pair_keeps_the_old_one() {
     let third = make_pair();
     std::fs::write(&running.cert, &third.cert_pem).unwrap();
     sighup(server);
-    let line = log_line_with(server, "kept the previous TLS certificate");
+    let line = server.log_line_with("kept the previous TLS certificate");
     assert!(line.contains("does not belong"), "{line}");
     let (_, presented) = tls(server, &both).expect("handshake");
     assert_eq!(presented, second.der.to_vec(), "the previous pair stays");
@@ -353,7 +338,7 @@ fn sighup_without_tls_reloads_nothing_and_stops_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]);
     sighup(&server);
-    log_line_with(&server, "SIGHUP: no --tls-cert, nothing to reload");
+    server.log_line_with("SIGHUP: no --tls-cert, nothing to reload");
     let address = server.base_url.strip_prefix("http://").unwrap();
     let mut plain = TcpStream::connect(address).unwrap();
     plain.set_read_timeout(Some(DEADLINE)).unwrap();

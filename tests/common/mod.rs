@@ -77,6 +77,22 @@ impl Server {
         }
     }
 
+    /// Waits for the next log line that contains `needle` (skipping the others); fails the test
+    /// if none comes within 30 seconds.
+    pub fn log_line_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
