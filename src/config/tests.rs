@@ -296,6 +296,39 @@ fn demo_is_refused_beyond_loopback() {
 }
 
 #[test]
+fn tls_takes_a_certificate_and_its_key_together() {
+    let s = resolve(&[
+        "--tls-cert",
+        "/etc/adj/cert.pem",
+        "--tls-key",
+        "/etc/adj/key.pem",
+    ])
+    .expect("both");
+    assert_eq!(
+        s.tls,
+        Some(TlsFiles {
+            cert: PathBuf::from("/etc/adj/cert.pem"),
+            key: PathBuf::from("/etc/adj/key.pem"),
+        })
+    );
+    assert!(s
+        .to_string()
+        .contains("tls_cert=/etc/adj/cert.pem tls_key=/etc/adj/key.pem"));
+    assert_eq!(resolve(&[]).expect("neither").tls, None);
+    assert_eq!(
+        error_of(&["--tls-cert", "/c.pem"]),
+        "--tls-cert needs --tls-key (the certificate's private key, PEM)"
+    );
+    assert_eq!(
+        error_of(&["--tls-key", "/k.pem"]),
+        "--tls-key needs --tls-cert (the certificate chain, PEM)"
+    );
+    let (_dir, path) = toml_file("tls_cert = \"/f/cert.pem\"\ntls_key = \"/f/key.pem\"\n");
+    let s = resolve(&["--config", path_str(&path)]).expect("from the file");
+    assert_eq!(s.tls.map(|t| t.key), Some(PathBuf::from("/f/key.pem")));
+}
+
+#[test]
 fn jwt_leeway_is_bounded() {
     assert_eq!(
         resolve(&["--jwt-leeway", "5m"])
