@@ -78,7 +78,7 @@ impl From<TokenError> for AuthFailure {
             TokenError::WrongType => AuthFailure::TokenWrongType,
             TokenError::Revoked
             | TokenError::FamilyRevoked
-            | TokenError::IssuedBeforeInvalidation => AuthFailure::TokenRevoked,
+            | TokenError::CredentialsChanged => AuthFailure::TokenRevoked,
             TokenError::UserUnknown => AuthFailure::UserUnknown,
             TokenError::UserDisabled => AuthFailure::UserDisabled,
         }
