@@ -221,7 +221,11 @@ pub struct ServeArgs {
 
     /// Failed logins allowed per username within the login window from all the addresses the
     /// user has not logged in from lately, together; more answer 429 [default: 100].
-    #[arg(long, env = "ADJUDICATOR_LOGIN_FAILURES_PER_USER_GLOBAL", value_name = "N")]
+    #[arg(
+        long,
+        env = "ADJUDICATOR_LOGIN_FAILURES_PER_USER_GLOBAL",
+        value_name = "N"
+    )]
     pub login_failures_per_user_global: Option<String>,
 
     /// Refresh attempts allowed per client IP per minute; more answer 429 [default: 300].

@@ -49,6 +49,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         snapshot_path: Some(snapshot_path),
         snapshot_every_events: settings.snapshot_every,
         snapshot_interval: settings.snapshot_interval,
+        token_leeway: settings.jwt_leeway,
+        ..ProjectorConfig::default()
     };
     let projector = Projector::new(store.clone(), start.models, start.anchor, config).start();
 

@@ -283,7 +283,10 @@ fn a_roles_change_voids_access_tokens_but_not_the_login() {
     assert_eq!(principal.roles, [Role::Auditor], "the user's current roles");
     assert_eq!(principal.credential_version, 2, "the refreshed pair's cv");
     let (_, fresh, _) = login(&world, ada(), at(SECOND + 2, 0));
-    assert_eq!(world.access(&fresh).expect("current").roles, [Role::Auditor]);
+    assert_eq!(
+        world.access(&fresh).expect("current").roles,
+        [Role::Auditor]
+    );
 }
 
 #[test]

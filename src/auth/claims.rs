@@ -141,7 +141,10 @@ mod tests {
             serde_json::json!(["reviewer", "senior_reviewer"])
         );
         assert_eq!(json["iat_us"], 10_400_000);
-        assert_eq!((json["gen"].as_u64(), json["cv"].as_u64()), (Some(2), Some(4)));
+        assert_eq!(
+            (json["gen"].as_u64(), json["cv"].as_u64()),
+            (Some(2), Some(4))
+        );
         let back: Claims = serde_json::from_value(json).expect("deserializes");
         assert_eq!(back, claims());
         assert_eq!(back.expires_at(), Timestamp::from_micros(910_000_000));

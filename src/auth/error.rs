@@ -77,9 +77,9 @@ impl TokenError {
             | TokenError::WrongAudience => "token_invalid_signature",
             TokenError::Expired => "token_expired",
             TokenError::WrongType => "token_wrong_type",
-            TokenError::Revoked
-            | TokenError::FamilyRevoked
-            | TokenError::CredentialsChanged => "token_revoked",
+            TokenError::Revoked | TokenError::FamilyRevoked | TokenError::CredentialsChanged => {
+                "token_revoked"
+            }
             TokenError::UserUnknown => "user_unknown",
             TokenError::UserDisabled => "user_disabled",
         }

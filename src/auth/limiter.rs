@@ -274,7 +274,11 @@ mod tests {
         assert_eq!(limiter.attempts("ip", t0 + secs(2)), 1);
         assert!(limiter.check("ip", t0 + secs(2)).is_ok());
         limiter.forget("ip", t0 + secs(9));
-        assert_eq!(limiter.attempts("ip", t0 + secs(2)), 1, "not there: nothing");
+        assert_eq!(
+            limiter.attempts("ip", t0 + secs(2)),
+            1,
+            "not there: nothing"
+        );
         limiter.forget("ip", t0);
         assert!(limiter.is_empty(), "an empty key is dropped");
     }

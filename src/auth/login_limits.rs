@@ -84,7 +84,12 @@ impl LoginLimiter {
         if let Some(user) = &user_global {
             checks.push(self.per_user_global.check(user, now));
         }
-        if let Some(wait) = checks.into_iter().filter_map(Result::err).map(|r| r.0).max() {
+        if let Some(wait) = checks
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|r| r.0)
+            .max()
+        {
             return Err(RetryAfter(wait));
         }
         self.per_ip.record(&ip_key, now);
@@ -115,7 +120,8 @@ impl LoginLimiter {
     /// The attempt never reached the password check (the server was busy): take it back.
     pub fn abandon(&mut self, attempt: &LoginAttempt) {
         self.per_ip.forget(&attempt.ip, attempt.at);
-        self.per_user_and_ip.forget(&attempt.user_and_ip, attempt.at);
+        self.per_user_and_ip
+            .forget(&attempt.user_and_ip, attempt.at);
         if let Some(user) = &attempt.user_global {
             self.per_user_global.forget(user, attempt.at);
         }
@@ -157,7 +163,9 @@ mod tests {
         let t0 = Instant::now();
         let mut l = limiter();
         // Ten guesses "at once": none has failed yet, but each was counted as it began.
-        let allowed = (0..10).filter(|_| l.begin("ada", ip(1), t0).is_ok()).count();
+        let allowed = (0..10)
+            .filter(|_| l.begin("ada", ip(1), t0).is_ok())
+            .count();
         assert_eq!(allowed, 3);
     }
 
@@ -185,9 +193,13 @@ mod tests {
         for _ in 0..3 {
             l.begin("admin", ip(66), t0).expect("allowed");
         }
-        let refused = l.begin("admin", ip(66), t0).expect_err("the stranger is locked");
+        let refused = l
+            .begin("admin", ip(66), t0)
+            .expect_err("the stranger is locked");
         assert!(refused.0 > Duration::ZERO);
-        let rightful = l.begin("admin", ip(1), t0).expect("the rightful user is not");
+        let rightful = l
+            .begin("admin", ip(1), t0)
+            .expect("the rightful user is not");
         l.succeeded(&rightful, t0);
     }
 
@@ -202,7 +214,9 @@ mod tests {
             l.begin("admin", ip(n), t0).expect("allowed");
         }
         assert!(l.begin("admin", ip(99), t0).is_err(), "a new address waits");
-        let again = l.begin("admin", ip(1), t0).expect("the known-good address is let in");
+        let again = l
+            .begin("admin", ip(1), t0)
+            .expect("the known-good address is let in");
         assert_eq!(again.user_global, None, "and does not count towards it");
         // The window slides: the account opens again.
         assert!(l.begin("admin", ip(99), t0 + 15 * MINUTE).is_ok());
@@ -218,7 +232,11 @@ mod tests {
         for _ in 0..5 {
             assert!(l.begin("ada", ip(1), t0).is_err());
         }
-        assert_eq!(l.per_ip.attempts(&ip(1).to_string(), t0), 3, "refusals not counted");
+        assert_eq!(
+            l.per_ip.attempts(&ip(1).to_string(), t0),
+            3,
+            "refusals not counted"
+        );
         let mut l = limiter();
         let busy = l.begin("bob", ip(2), t0).expect("allowed");
         l.abandon(&busy);

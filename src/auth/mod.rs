@@ -35,9 +35,9 @@ pub use error::{IssueError, TokenError};
 pub use keys::{KeyError, TokenKeys};
 pub use limiter::{RetryAfter, SlidingWindow};
 pub use login_limits::{LoginAttempt, LoginLimitSettings, LoginLimiter};
-pub use password_gate::{PasswordGate, PasswordSlot};
 pub use password::{
     check_password_policy, dummy_verify, hash_password, verify_password, PasswordError,
 };
+pub use password_gate::{PasswordGate, PasswordSlot};
 pub use secret::{load_or_create_secret, HmacSecret, SecretError};
 pub use tokens::{Grant, TokenService, TokenSettings};

@@ -42,7 +42,11 @@ impl PasswordGate {
 
     /// A slot if one is free now.
     pub fn try_enter(&self) -> Option<PasswordSlot> {
-        self.slots.clone().try_acquire_owned().ok().map(PasswordSlot)
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(PasswordSlot)
     }
 }
 

@@ -136,7 +136,11 @@ mod tests {
             let RevocationEvent::Refreshed(e) = &next else {
                 unreachable!()
             };
-            assert_eq!(judge_at(ms, 3, &next, 4), Judgement::Retry(e.clone()), "{ms} ms");
+            assert_eq!(
+                judge_at(ms, 3, &next, 4),
+                Judgement::Retry(e.clone()),
+                "{ms} ms"
+            );
         }
     }
 
@@ -162,7 +166,13 @@ mod tests {
     fn another_tokens_refresh_or_nothing_at_all_is_a_reuse() {
         assert_eq!(judge_at(2_000, 3, &refreshed(0xbad), 4), Judgement::Reuse);
         assert_eq!(
-            judge(&presented(7), after(2_000), None, Some(&refreshed(0x01d)), 4),
+            judge(
+                &presented(7),
+                after(2_000),
+                None,
+                Some(&refreshed(0x01d)),
+                4
+            ),
             Judgement::Reuse,
             "a generation the stream never reached"
         );
@@ -172,7 +182,13 @@ mod tests {
     fn a_family_revoked_already_records_nothing_more() {
         let next = refreshed(0x01d);
         assert_eq!(
-            judge(&presented(3), after(2_000), Some(&next), Some(&revoked()), 5),
+            judge(
+                &presented(3),
+                after(2_000),
+                Some(&next),
+                Some(&revoked()),
+                5
+            ),
             Judgement::AlreadyRevoked
         );
     }

@@ -126,7 +126,11 @@ fn a_pair_carries_every_claim() {
 
 #[test]
 fn the_same_grant_and_ids_give_the_same_tokens() {
-    for service in [hs_service(), rs_service(true), ed_service("eddsa-public.pem", true)] {
+    for service in [
+        hs_service(),
+        rs_service(true),
+        ed_service("eddsa-public.pem", true),
+    ] {
         let first = pair(&service);
         let again = service
             .issue_pair_with_ids(&grant(), first.access_jti, first.refresh_jti)

@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn without_trusted_proxies_the_header_is_never_believed() {
-        assert_eq!(client("198.51.100.1", &["203.0.113.9"], ""), ip("198.51.100.1"));
+        assert_eq!(
+            client("198.51.100.1", &["203.0.113.9"], ""),
+            ip("198.51.100.1")
+        );
         assert_eq!(
             client("198.51.100.1", &["203.0.113.9"], "10.0.0.0/8"),
             ip("198.51.100.1"),
@@ -119,7 +122,11 @@ mod tests {
     #[test]
     fn odd_headers_fall_back_to_the_last_good_hop() {
         let trusted = "10.0.0.0/8";
-        assert_eq!(client("10.0.0.2", &[], trusted), ip("10.0.0.2"), "no header");
+        assert_eq!(
+            client("10.0.0.2", &[], trusted),
+            ip("10.0.0.2"),
+            "no header"
+        );
         assert_eq!(
             client("10.0.0.2", &["unknown, 10.0.0.5"], trusted),
             ip("10.0.0.5"),

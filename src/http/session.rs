@@ -198,8 +198,14 @@ async fn logout(
         })
     }));
     let metadata = Metadata::for_request(Some(p.user_id));
-    append_revocations(&state, revocation::STREAM, ExpectedVersion::Any, events, metadata)
-        .await?;
+    append_revocations(
+        &state,
+        revocation::STREAM,
+        ExpectedVersion::Any,
+        events,
+        metadata,
+    )
+    .await?;
     tracing::info!(user_id = %p.user_id, ip = %client_ip(&req), "logout");
     Ok(HttpResponse::NoContent().finish())
 }
