@@ -108,6 +108,27 @@ pub async fn connect_with_protocols(server: &Server, protocols: &str) -> Ws {
     }
 }
 
+/// Opens a WebSocket with `?token=` and extra request headers (e.g. `X-Forwarded-For`).
+pub async fn connect_with_headers(server: &Server, token: &str, headers: &[(&str, &str)]) -> Ws {
+    let mut request = ws_url(server, token_query(Some(token)).as_deref())
+        .into_client_request()
+        .expect("a client request");
+    for (name, value) in headers {
+        request.headers_mut().append(
+            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+    }
+    let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("the upgrade answered in time")
+        .unwrap_or_else(|e| panic!("the upgrade was refused: {}", describe_error(e)));
+    Ws {
+        protocol: answered_protocol(&response),
+        socket,
+    }
+}
+
 /// Opens a WebSocket with `?token=` over a socket whose receive buffer is `recv_buffer` bytes:
 /// a client that stops reading then fills the server's buffers quickly.
 pub async fn connect_small_buffer(server: &Server, token: &str, recv_buffer: u32) -> Ws {
