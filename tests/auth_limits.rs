@@ -280,28 +280,12 @@ async fn behind_a_trusted_proxy_the_client_is_the_right_most_untrusted_hop() {
     )
     .await;
     let admin = admin_token(&server).await;
-    let listed = eventually("the session in the list", Duration::from_secs(10), || {
-        let (server, admin) = (&server, &admin);
-        async move {
-            sessions(server, admin)
-                .await
-                .into_iter()
-                .find(|s| s["username"] == "reviewer")
-        }
-    })
-    .await;
+    let listed = reviewer_session(&server, &admin).await;
     assert_eq!(listed["ip"], "198.51.100.7", "{listed}");
     drop(ws);
 
     // The access log.
-    let r = client()
-        .get(server.url("/healthz"))
-        .header("x-forwarded-for", "198.51.100.99")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let line = wait_for_log(&mut server, "198.51.100.99 GET /healthz").await;
+    let line = healthz_logged_as(&mut server, "198.51.100.99").await;
     assert!(line.contains("200"), "{line}");
 }
 
@@ -321,18 +305,30 @@ async fn without_trusted_proxies_forwarded_for_is_never_believed() {
     assert_limited(r, 15 * 60).await;
 
     let ws = connect_with_headers(&server, &token, &[("x-forwarded-for", "198.51.100.7")]).await;
-    let listed = eventually("the session in the list", Duration::from_secs(10), || {
-        let (server, admin) = (&server, &admin);
-        async move {
+    let listed = reviewer_session(&server, &admin).await;
+    assert_eq!(listed["ip"], "127.0.0.1", "{listed}");
+    drop(ws);
+    healthz_logged_as(&mut server, "127.0.0.1").await;
+}
+
+/// The reviewer's session in the admin's list, once it is there.
+async fn reviewer_session(server: &Server, admin: &str) -> Value {
+    eventually(
+        "the session in the list",
+        Duration::from_secs(10),
+        || async {
             sessions(server, admin)
                 .await
                 .into_iter()
                 .find(|s| s["username"] == "reviewer")
-        }
-    })
-    .await;
-    assert_eq!(listed["ip"], "127.0.0.1", "{listed}");
-    drop(ws);
+        },
+    )
+    .await
+}
+
+/// `GET /healthz` with `X-Forwarded-For: 198.51.100.99`; its access log line, which must name
+/// the client as `logged_ip`.
+async fn healthz_logged_as(server: &mut Server, logged_ip: &str) -> String {
     let r = client()
         .get(server.url("/healthz"))
         .header("x-forwarded-for", "198.51.100.99")
@@ -340,7 +336,7 @@ async fn without_trusted_proxies_forwarded_for_is_never_believed() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    wait_for_log(&mut server, "127.0.0.1 GET /healthz").await;
+    wait_for_log(server, &format!("{logged_ip} GET /healthz")).await
 }
 
 /// The first log line containing `needle`; fails after a deadline.

@@ -98,6 +98,11 @@ pub async fn connect_with_protocols(server: &Server, protocols: &str) -> Ws {
         "sec-websocket-protocol",
         HeaderValue::from_str(protocols).expect("a header value"),
     );
+    upgrade(request).await
+}
+
+/// Sends `request` and asserts the upgrade happened.
+async fn upgrade(request: tungstenite::handshake::client::Request) -> Ws {
     let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
         .await
         .expect("the upgrade answered in time")
@@ -119,14 +124,7 @@ pub async fn connect_with_headers(server: &Server, token: &str, headers: &[(&str
             HeaderValue::from_str(value).expect("a header value"),
         );
     }
-    let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
-        .await
-        .expect("the upgrade answered in time")
-        .unwrap_or_else(|e| panic!("the upgrade was refused: {}", describe_error(e)));
-    Ws {
-        protocol: answered_protocol(&response),
-        socket,
-    }
+    upgrade(request).await
 }
 
 /// Opens a WebSocket with `?token=` over a socket whose receive buffer is `recv_buffer` bytes:
