@@ -9,9 +9,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use adjudicator::auth::{
-    check_access, Grant, HmacSecret, TokenKeys, TokenService, TokenSettings,
-};
+use adjudicator::auth::{check_access, Grant, HmacSecret, TokenKeys, TokenService, TokenSettings};
 use adjudicator::config::JwtAlgorithm;
 use criterion::{criterion_group, criterion_main, Criterion};
 use events::domain::revocation::{
