@@ -74,6 +74,7 @@ pub fn encode(event: &DomainEvent) -> Result<Encoded, CodecError> {
         DomainEvent::Revocation(e) => match e {
             R::TokenRevoked(p) => to_bytes(event_type, p),
             R::FamilyRevoked(p) => to_bytes(event_type, p),
+            R::Refreshed(p) => to_bytes(event_type, p),
         },
     }?;
     Ok(Encoded {
@@ -116,6 +117,7 @@ pub fn decode(
         ("user_password_changed", 1) => U::PasswordChanged(d.read()?).into(),
         ("token_revoked", 1) => R::TokenRevoked(d.read()?).into(),
         ("token_family_revoked", 1) => R::FamilyRevoked(d.read()?).into(),
+        ("token_refreshed", 1) => R::Refreshed(d.read()?).into(),
         _ => {
             return Err(CodecError::UnknownType {
                 event_type: event_type.to_owned(),

@@ -105,9 +105,10 @@ impl Projections {
         self.queue.all(&self.cases)
     }
 
-    /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]).
-    pub fn prune_revocations(&mut self, now: Timestamp) {
-        self.revocations.prune(now);
+    /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]);
+    /// answers how many.
+    pub fn prune_revocations(&mut self, now: Timestamp) -> usize {
+        self.revocations.prune(now)
     }
 
     /// Moves the checkpoint past an event that cannot be folded (one this build cannot decode),

@@ -6,6 +6,7 @@ pub mod duration;
 pub mod file;
 pub mod jwt_algorithm;
 pub mod store;
+pub mod trusted_proxies;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,11 +21,12 @@ use duration::{format_duration, parse_duration, DurationError};
 use file::{FileSettings, OriginList};
 pub use jwt_algorithm::JwtAlgorithm;
 pub use store::{StoreUrl, StoreUrlError};
+pub use trusted_proxies::TrustedProxies;
 
 /// The flag names of every setting of `serve` (without `--config`), in the order of the design.
 /// The environment variable of each is `ADJUDICATOR_` and the name in upper snake case; its TOML
 /// key is the name with `_` for `-`.
-pub const FLAGS: [&str; 35] = [
+pub const FLAGS: [&str; 39] = [
     "listen",
     "data-dir",
     "store",
@@ -60,6 +62,10 @@ pub const FLAGS: [&str; 35] = [
     "log",
     "shutdown-timeout",
     "max-body-bytes",
+    "trusted-proxies",
+    "login-failures-per-user-global",
+    "refresh-rate-per-ip",
+    "refresh-rate-per-family",
 ];
 
 /// The resolved, checked settings of the server.
@@ -137,6 +143,16 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// `--max-body-bytes`, at least 1.
     pub max_body_bytes: usize,
+    /// `--trusted-proxies`: reverse proxies whose `X-Forwarded-For` is believed; none by default.
+    pub trusted_proxies: TrustedProxies,
+    /// `--login-failures-per-user-global`: failed logins per username from every address that
+    /// is not one the user logged in from lately, together, within `login_window`; at least 1.
+    pub login_failures_per_user_global: u32,
+    /// `--refresh-rate-per-ip`: refresh attempts per client IP per minute, at least 1.
+    pub refresh_rate_per_ip: u32,
+    /// `--refresh-rate-per-family`: refresh attempts per login (refresh family) per minute, at
+    /// least 1.
+    pub refresh_rate_per_family: u32,
     /// `--config`: the TOML file the settings were read from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -664,6 +680,50 @@ impl Settings {
             count::<usize>,
         )?;
 
+        let trusted_proxies = setting(
+            "trusted-proxies",
+            layers.pick(
+                args.trusted_proxies.as_ref(),
+                f.trusted_proxies.as_ref().map(origins_text),
+            ),
+            TrustedProxies::default(),
+            |s| {
+                TrustedProxies::parse(s).map_err(|why| {
+                    format!(
+                        "expected a comma-separated list of CIDRs or addresses like \
+                         10.0.0.0/8, 192.168.1.7; {why}"
+                    )
+                })
+            },
+        )?;
+        let login_failures_per_user_global = setting(
+            "login-failures-per-user-global",
+            layers.pick(
+                args.login_failures_per_user_global.as_ref(),
+                num(f.login_failures_per_user_global),
+            ),
+            100,
+            count::<u32>,
+        )?;
+        let refresh_rate_per_ip = setting(
+            "refresh-rate-per-ip",
+            layers.pick(
+                args.refresh_rate_per_ip.as_ref(),
+                num(f.refresh_rate_per_ip),
+            ),
+            300,
+            count::<u32>,
+        )?;
+        let refresh_rate_per_family = setting(
+            "refresh-rate-per-family",
+            layers.pick(
+                args.refresh_rate_per_family.as_ref(),
+                num(f.refresh_rate_per_family),
+            ),
+            10,
+            count::<u32>,
+        )?;
+
         if refresh_token_ttl <= access_token_ttl {
             return Err(ConfigError::Inconsistent(format!(
                 "--refresh-token-ttl ({}) must be longer than --access-token-ttl ({})",
@@ -713,6 +773,10 @@ impl Settings {
             log,
             shutdown_timeout,
             max_body_bytes,
+            trusted_proxies,
+            login_failures_per_user_global,
+            refresh_rate_per_ip,
+            refresh_rate_per_family,
             config_file: args.config.clone(),
         })
     }
@@ -774,7 +838,8 @@ impl fmt::Display for Settings {
              heartbeat_missed={} outbound_queue_messages={} outbound_queue_bytes={} \
              max_connections={} allowed_origins={origins} claim_lease={} max_bad_messages={} snapshot_every={} \
              snapshot_interval={} demo={} log={} \
-             shutdown_timeout={} max_body_bytes={}",
+             shutdown_timeout={} max_body_bytes={} trusted_proxies={} \
+             login_failures_per_user_global={} refresh_rate_per_ip={} refresh_rate_per_family={}",
             self.listen,
             self.data_dir.display(),
             self.store,
@@ -809,6 +874,10 @@ impl fmt::Display for Settings {
             self.log,
             d(self.shutdown_timeout),
             self.max_body_bytes,
+            self.trusted_proxies,
+            self.login_failures_per_user_global,
+            self.refresh_rate_per_ip,
+            self.refresh_rate_per_family,
         )
     }
 }

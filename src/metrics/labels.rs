@@ -76,9 +76,9 @@ impl From<TokenError> for AuthFailure {
             | TokenError::WrongAudience => AuthFailure::TokenInvalidSignature,
             TokenError::Expired => AuthFailure::TokenExpired,
             TokenError::WrongType => AuthFailure::TokenWrongType,
-            TokenError::Revoked
-            | TokenError::FamilyRevoked
-            | TokenError::IssuedBeforeInvalidation => AuthFailure::TokenRevoked,
+            TokenError::Revoked | TokenError::FamilyRevoked | TokenError::CredentialsChanged => {
+                AuthFailure::TokenRevoked
+            }
             TokenError::UserUnknown => AuthFailure::UserUnknown,
             TokenError::UserDisabled => AuthFailure::UserDisabled,
         }

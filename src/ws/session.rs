@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::outbound::{Frame, Outbound};
 use super::protocol::{self, ClientMessage};
 use super::registry::{
-    Deregister, Reauthenticated, Register, Registry, Seen, SubscribeTopics, UnsubscribeTopics,
+    Deregister, NotRegistered, Reauthenticated, Register, Registry, Seen, SubscribeTopics,
+    UnsubscribeTopics,
 };
 use crate::auth::Principal;
 use crate::http::authn::authenticate;
@@ -350,10 +351,17 @@ impl Actor for WsSession {
                         act.send(ctx, welcome, MessageType::Welcome);
                         act.schedule_expiry(ctx);
                     }
-                    Ok(Err(_)) => {
+                    Ok(Err(NotRegistered::TooManyConnections)) => {
                         metrics().connection(ConnectionStatus::TooManyConnections);
                         metrics().rate_limited(RateLimit::ConnectionsPerUser);
                         act.close(ctx, 4429, "too_many_connections", true);
+                    }
+                    Ok(Err(NotRegistered::Ended(code, reason))) => {
+                        if let Some(failure) = auth_failure(reason) {
+                            metrics().auth_failure(failure);
+                        }
+                        metrics().connection(ConnectionStatus::AuthFailed);
+                        act.close(ctx, code, reason, true);
                     }
                     Err(_) => act.close(ctx, 1011, "internal_error", true),
                 }),

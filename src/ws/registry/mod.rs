@@ -2,7 +2,8 @@
 //!
 //! * Admission before the upgrade: connect attempts per IP (sliding window), the node's
 //!   connection limit, and draining at shutdown.
-//! * Registration after authentication: connections per user.
+//! * Registration after authentication: connections per user, and no revocation since the
+//!   token's check (`controls.rs`).
 //! * Topic → sessions, with the position after which each session wants updates, so that a
 //!   snapshot at position P is followed by exactly the updates after P; and, for `queue`, the
 //!   statuses the session's window shows, so that it hears only of the cases that had or have
@@ -24,8 +25,10 @@ use projections::{Projections, QueueWindow, Statuses, Topic};
 use serde_json::Value;
 use uuid::Uuid;
 
+mod controls;
 mod operators;
 
+pub use controls::{closes, RecentControls, MAX_RECENT_CONTROLS};
 pub use operators::{Drain, GetLimits, Kick, LimitsInfo, ListSessions, SessionInfo};
 
 use super::protocol;
@@ -33,9 +36,7 @@ use super::recent::Recent;
 use super::session::{CloseSession, Deliver, Heartbeat, WsSession};
 use crate::auth::{Principal, RetryAfter, SlidingWindow};
 use crate::metrics::{metrics, ErrorType, MessageType, TopicKind};
-use crate::projector::{
-    Control, Projector, Published, Subscribe as ProjectorSubscribe, WithModels,
-};
+use crate::projector::{Projector, Published, Subscribe as ProjectorSubscribe, WithModels};
 
 /// A message for a session and its kind (for the metrics).
 type Out = (ByteString, MessageType);
@@ -92,6 +93,8 @@ pub struct Registry {
     recent: Recent,
     position: u64,
     draining: bool,
+    /// Controls handled lately: registrations checked before one of them are refused.
+    controls: RecentControls,
     /// Answered when the last session is gone after a drain.
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
 }
@@ -109,6 +112,7 @@ impl Registry {
             recent: Recent::new(200_000, 64 * 1024 * 1024, head),
             position: head,
             draining: false,
+            controls: RecentControls::new(head, MAX_RECENT_CONTROLS),
             drained: Vec::new(),
         }
     }
@@ -448,7 +452,7 @@ impl Handler<Admit> for Registry {
 
 /// A session that authenticated. Answers the position its welcome shows.
 #[derive(Message)]
-#[rtype(result = "Result<u64, TooManyConnections>")]
+#[rtype(result = "Result<u64, NotRegistered>")]
 pub struct Register {
     pub id: Uuid,
     pub addr: Addr<WsSession>,
@@ -456,20 +460,29 @@ pub struct Register {
     pub ip: IpAddr,
 }
 
-#[derive(Debug)]
-pub struct TooManyConnections;
+/// Why a session was not registered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotRegistered {
+    TooManyConnections,
+    /// A revocation (or a disabling, a credentials change) after the token's check: close
+    /// with this code and reason.
+    Ended(u16, &'static str),
+}
 
 impl Handler<Register> for Registry {
-    type Result = Result<u64, TooManyConnections>;
+    type Result = Result<u64, NotRegistered>;
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
+        if let Some((code, reason)) = self.controls.refusal(&msg.principal) {
+            return Err(NotRegistered::Ended(code, reason));
+        }
         let user = msg.principal.user_id;
         let count = self.per_user.get(&user).copied().unwrap_or(0);
         if count >= self.limits.max_connections_per_user {
-            return Err(TooManyConnections);
+            return Err(NotRegistered::TooManyConnections);
         }
         if self.draining || self.sessions.len() >= self.limits.max_connections {
-            return Err(TooManyConnections);
+            return Err(NotRegistered::TooManyConnections);
         }
         *self.per_user.entry(user).or_default() += 1;
         let now = Timestamp::now();
@@ -517,6 +530,10 @@ impl Handler<Reauthenticated> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Reauthenticated, _: &mut Context<Self>) {
+        // The renewed token was checked at some position too: a revocation since ends it.
+        if let Some((code, reason)) = self.controls.refusal(&msg.principal) {
+            return self.close(msg.id, code, reason);
+        }
         if let Some(entry) = self.sessions.get_mut(&msg.id) {
             entry.principal = msg.principal;
         }
@@ -604,26 +621,12 @@ impl Handler<Published> for Registry {
                 .push(update.position, update.topic, update.statuses, text);
         }
         if let Some(control) = msg.control {
+            self.controls.push(msg.position, control);
             let doomed: Vec<(Uuid, u16, &'static str)> = self
                 .sessions
                 .iter()
                 .filter_map(|(id, e)| {
-                    let p = &e.principal;
-                    match control {
-                        Control::TokenRevoked(jti) if p.jti == jti => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        Control::FamilyRevoked(f) if p.family == f => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        Control::UserDisabled(u) if p.user_id == u => {
-                            Some((*id, 4403, "user_disabled"))
-                        }
-                        Control::UserTokensVoided(u) if p.user_id == u => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        _ => None,
-                    }
+                    closes(control, &e.principal).map(|(code, reason)| (*id, code, reason))
                 })
                 .collect();
             for (id, code, reason) in doomed {
