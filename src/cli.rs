@@ -114,7 +114,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_LOGIN_FAILURES_PER_IP", value_name = "N")]
     pub login_failures_per_ip: Option<String>,
 
-    /// Failed logins allowed per username within the login window; more answer 429 [default: 5].
+    /// Failed logins allowed per username and client IP together within the login window; more
+    /// answer 429 [default: 5].
     #[arg(long, env = "ADJUDICATOR_LOGIN_FAILURES_PER_USER", value_name = "N")]
     pub login_failures_per_user: Option<String>,
 
@@ -212,6 +213,29 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<String>,
 
+    /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is believed: for their
+    /// requests the client is the right-most address that is not a trusted proxy
+    /// [default: none, the header is never believed].
+    #[arg(long, env = "ADJUDICATOR_TRUSTED_PROXIES", value_name = "LIST")]
+    pub trusted_proxies: Option<String>,
+
+    /// Failed logins allowed per username within the login window from all the addresses the
+    /// user has not logged in from lately, together; more answer 429 [default: 100].
+    #[arg(
+        long,
+        env = "ADJUDICATOR_LOGIN_FAILURES_PER_USER_GLOBAL",
+        value_name = "N"
+    )]
+    pub login_failures_per_user_global: Option<String>,
+
+    /// Refresh attempts allowed per client IP per minute; more answer 429 [default: 300].
+    #[arg(long, env = "ADJUDICATOR_REFRESH_RATE_PER_IP", value_name = "N")]
+    pub refresh_rate_per_ip: Option<String>,
+
+    /// Refresh attempts allowed per login (refresh family) per minute; more answer 429
+    /// [default: 10].
+    #[arg(long, env = "ADJUDICATOR_REFRESH_RATE_PER_FAMILY", value_name = "N")]
+    pub refresh_rate_per_family: Option<String>,
     /// PEM certificate chain (leaf first): with --tls-key, serve HTTPS and wss:// instead of
     /// plain HTTP; reloaded with the key on SIGHUP.
     #[arg(long, env = "ADJUDICATOR_TLS_CERT", value_name = "PATH")]

@@ -12,11 +12,13 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use projections::Projections;
 
-use crate::auth::{load_or_create_secret, SlidingWindow, TokenService};
+use crate::auth::{
+    load_or_create_secret, LoginLimitSettings, LoginLimiter, PasswordGate, TokenService,
+};
 use crate::config::Settings;
 use crate::demo_store::{self, DemoPlan};
 use crate::http::json::BodyLimit;
-use crate::http::{self, AppState, LoginLimits};
+use crate::http::{self, AppState, RefreshLimits};
 use crate::lease::LeaseKeeper;
 use crate::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, SnapshotFile,
@@ -87,6 +89,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         snapshot: Some(snapshot),
         snapshot_every_events: settings.snapshot_every,
         snapshot_interval: settings.snapshot_interval,
+        token_leeway: settings.jwt_leeway,
+        ..ProjectorConfig::default()
     };
     let projector = Projector::new(store.clone(), start.models, start.anchor, config).start();
 
@@ -151,18 +155,20 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tokens,
         claim_lease: settings.claim_lease,
         refresh_ttl: settings.refresh_token_ttl,
-        login_limits: Arc::new(LoginLimits {
-            per_ip: Mutex::new(SlidingWindow::new(
-                settings.login_failures_per_ip,
-                settings.login_window,
-            )),
-            per_user: Mutex::new(SlidingWindow::new(
-                settings.login_failures_per_user,
-                settings.login_window,
-            )),
-        }),
-        refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
+        login_limits: Arc::new(Mutex::new(LoginLimiter::new(LoginLimitSettings {
+            per_ip: settings.login_failures_per_ip,
+            per_user_and_ip: settings.login_failures_per_user,
+            per_user_global: settings.login_failures_per_user_global,
+            window: settings.login_window,
+            known_good_for: settings.refresh_token_ttl,
+        }))),
+        refresh_limits: Arc::new(Mutex::new(RefreshLimits::new(
+            settings.refresh_rate_per_ip,
+            settings.refresh_rate_per_family,
+        ))),
+        password_gate: PasswordGate::per_core(),
     };
+    let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
     let body_limit = BodyLimit(settings.max_body_bytes);
     let https = tls.is_some();
     let server = HttpServer::new(move || {
@@ -170,6 +176,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .app_data(web::Data::new(state.clone()))
             .app_data(web::Data::new(body_limit))
             .app_data(web::Data::new(ws.clone()))
+            .app_data(trusted_proxies.clone())
             .app_data(http::errors::query_config())
             .app_data(http::errors::path_config())
             .wrap(http::headers::every_answer(https))

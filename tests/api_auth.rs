@@ -683,7 +683,10 @@ async fn admins_manage_users_and_nobody_else_does() {
         json!(["reviewer", "auditor"])
     );
 
-    // A role change by the admin applies to the live token at once.
+    // A role change by the admin applies at once: the access token issued with the old roles
+    // is void, and the login's refresh gives a pair with the new ones.
+    let pair = login_pair(&server, "erin.k-2", "twelve chars").await;
+    let token = text(&pair, "access_token");
     let changed = assert_json(
         patch(
             &server,
@@ -696,5 +699,9 @@ async fn admins_manage_users_and_nobody_else_does() {
     )
     .await;
     assert_eq!(changed["roles"], json!(["classifier"]));
+    me_refused(&server, &token, 401, "token_revoked").await;
+    let refreshed = assert_json(refresh(&server, &text(&pair, "refresh_token")).await, 200).await;
+    let token = text(&refreshed, "access_token");
+    assert_eq!(jwt_parts(&token).1["roles"], json!(["classifier"]));
     assert_eq!(me(&server, &token).await["roles"], json!(["classifier"]));
 }

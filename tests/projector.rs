@@ -162,6 +162,7 @@ async fn a_saved_snapshot_restarts_to_the_same_models() {
         snapshot: Some(path.clone()),
         snapshot_every_events: 7,
         snapshot_interval: Duration::from_secs(3600),
+        ..ProjectorConfig::default()
     };
     let projector = start(&store, load_models(&store, &path).await, config.clone());
     for n in 0..10 {
@@ -230,6 +231,79 @@ async fn damaged_or_foreign_snapshots_are_reported_and_ignored() {
     let damaged = load_models(&store, &path).await;
     assert!(damaged.ignored.unwrap().contains("does not verify"));
     assert_eq!(damaged.models.position(), 0, "a full replay instead");
+}
+
+/// Issue 12 item 4: revocations of tokens that have expired are forgotten on a timer, and only
+/// from the read models: the events stay in the store.
+#[actix_rt::test]
+async fn expired_revocations_are_pruned_on_a_timer() {
+    use events::domain::revocation::{self, RevocationEvent, TokenRevoked};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    let begin = load_models(&store, &snapshot_in(dir.path(), b"server secret")).await;
+    let config = ProjectorConfig {
+        prune_interval: Duration::from_millis(50),
+        ..ProjectorConfig::default()
+    };
+    let projector = start(&store, begin, config);
+    let now = Timestamp::now();
+    let revoke = |jti: u128, expires_at: Timestamp| {
+        let event = RevocationEvent::TokenRevoked(TokenRevoked {
+            jti: Uuid::from_u128(jti),
+            user_id: Uuid::from_u128(1),
+            expires_at,
+        });
+        EventData::encode(&DomainEvent::Revocation(event), Metadata::default(), now).unwrap()
+    };
+    // One token expires in 300 ms, the other in an hour.
+    let soon = now.plus(Duration::from_millis(300));
+    let later = now.plus(Duration::from_secs(3600));
+    store
+        .append(
+            revocation::STREAM,
+            ExpectedVersion::Any,
+            vec![revoke(1, soon), revoke(2, later)],
+        )
+        .await
+        .unwrap();
+    wait_for_position(&projector, 2).await;
+    let remembered = || async {
+        projector
+            .send(WithModels::new(|m: &Projections| {
+                let r = m.revocations();
+                (
+                    r.is_token_revoked(Uuid::from_u128(1)),
+                    r.is_token_revoked(Uuid::from_u128(2)),
+                )
+            }))
+            .await
+            .unwrap()
+    };
+    let before = remembered().await;
+    assert!(before.1, "the hour-long one is there");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match remembered().await {
+            (false, true) => break,
+            (true, true) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the expired revocation was never forgotten"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("the hour-long revocation went too: {other:?}"),
+        }
+    }
+    assert!(
+        Timestamp::now() > soon,
+        "forgotten only after its token expired"
+    );
+    assert_eq!(
+        store.read_all(0, 10).await.unwrap().len(),
+        2,
+        "history is not rewritten"
+    );
 }
 
 #[actix_rt::test]

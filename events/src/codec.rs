@@ -75,6 +75,7 @@ pub fn encode(event: &DomainEvent) -> Result<Encoded, CodecError> {
         DomainEvent::Revocation(e) => match e {
             R::TokenRevoked(p) => to_bytes(event_type, p),
             R::FamilyRevoked(p) => to_bytes(event_type, p),
+            R::Refreshed(p) => to_bytes(event_type, p),
         },
         DomainEvent::System(e) => match e {
             SystemEvent::DemoStoreMarked(p) => to_bytes(event_type, p),
@@ -120,6 +121,7 @@ pub fn decode(
         ("user_password_changed", 1) => U::PasswordChanged(d.read()?).into(),
         ("token_revoked", 1) => R::TokenRevoked(d.read()?).into(),
         ("token_family_revoked", 1) => R::FamilyRevoked(d.read()?).into(),
+        ("token_refreshed", 1) => R::Refreshed(d.read()?).into(),
         ("demo_store_marked", 1) => SystemEvent::DemoStoreMarked(d.read()?).into(),
         _ => {
             return Err(CodecError::UnknownType {

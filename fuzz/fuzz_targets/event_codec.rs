@@ -44,7 +44,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let again = encode(&event).expect("a decoded event encodes");
-    let round = decode(again.event_type, again.schema_version, again.codec, &again.payload)
-        .expect("what this build encodes, it decodes");
+    let round = decode(
+        again.event_type,
+        again.schema_version,
+        again.codec,
+        &again.payload,
+    )
+    .expect("what this build encodes, it decodes");
     assert_eq!(round, event);
 });

@@ -3,7 +3,8 @@
 //! in position order to [`Projections::apply`] and sends out the [`Update`]s it returns.
 //!
 //! * [`CaseView`]: one case as the protocol shows it; [`Cases`] every case by id.
-//! * [`Queue`]: the cases not yet decided, in review order, paged by [`Cursor`].
+//! * [`Queue`]: the cases not yet decided, in review order, paged by [`Cursor`]; a
+//!   [`QueueWindow`] is what one `queue` subscription sees of it.
 //! * [`Stats`], [`Users`], [`Revocations`], [`ReviewerActivity`].
 //! * [`Update`] and [`Topic`]: the pushes; [`AuditEvent`]: the auditors' view of an event.
 //! * [`case_as_of`] and [`queue_as_of`]: the past, folded again.
@@ -25,6 +26,7 @@ pub mod streams;
 mod testing;
 pub mod updates;
 pub mod users;
+pub mod window;
 
 pub use activity::{ReviewerActivity, ReviewerStats};
 pub use as_of::{case_as_of, queue_as_of, AsOf, AsOfError};
@@ -38,3 +40,4 @@ pub use snapshot::SnapshotError;
 pub use stats::{ByDecision, Stats};
 pub use updates::{snapshot_json, Topic, TopicError, Update};
 pub use users::{PasswordHash, UserRecord, UserView, Users};
+pub use window::{QueueWindow, Statuses, WindowPage};

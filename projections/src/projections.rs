@@ -19,6 +19,7 @@ use crate::stats::Stats;
 use crate::streams::case_id_of;
 use crate::updates::{snapshot_json, Topic, Update};
 use crate::users::Users;
+use crate::window::{QueueWindow, Statuses, WindowPage};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Projections {
@@ -89,14 +90,25 @@ impl Projections {
         self.queue.list(&self.cases, status, limit, after)
     }
 
+    /// One page of the cases of any of `statuses` (see [`Queue::page`]).
+    pub fn list_cases_of(
+        &self,
+        statuses: Statuses,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> (Vec<&CaseView>, Option<Cursor>) {
+        self.queue.page(&self.cases, statuses, limit, after)
+    }
+
     /// Every case not yet decided, in queue order.
     pub fn queue_cases(&self) -> Vec<&CaseView> {
         self.queue.all(&self.cases)
     }
 
-    /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]).
-    pub fn prune_revocations(&mut self, now: Timestamp) {
-        self.revocations.prune(now);
+    /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]);
+    /// answers how many.
+    pub fn prune_revocations(&mut self, now: Timestamp) -> usize {
+        self.revocations.prune(now)
     }
 
     /// Moves the checkpoint past an event that cannot be folded (one this build cannot decode),
@@ -139,15 +151,19 @@ impl Projections {
                         return Vec::new();
                     }
                     let case = to_value(after);
-                    let update = |topic, data| Update {
+                    let update = |topic, data, statuses| Update {
                         topic,
                         position,
                         event,
                         data,
+                        statuses,
                     };
-                    updates.push(update(Topic::Queue, case.clone()));
-                    updates.push(update(Topic::Case(after.id), case));
-                    updates.push(update(Topic::Stats, to_value(&self.stats)));
+                    let moved = before.map_or(Statuses::NONE, |b| Statuses::of(b.status));
+                    let moved = moved.with(after.adjudication_status);
+                    updates.push(update(Topic::Queue, case.clone(), moved));
+                    updates.push(update(Topic::Case(after.id), case, Statuses::ALL));
+                    let stats = to_value(&self.stats);
+                    updates.push(update(Topic::Stats, stats, Statuses::ALL));
                 }
                 self.activity.apply(env);
             }
@@ -164,15 +180,21 @@ impl Projections {
             position,
             event,
             data: to_value(&AuditEvent::from_envelope(env)),
+            statuses: Statuses::ALL,
         });
         updates
     }
 
-    /// What a snapshot of `topic` shows now: the array of queue cases, the stats, the case (or
-    /// `null`); `null` for `audit`, which has no state to show.
-    pub fn snapshot_data(&self, topic: &Topic) -> Value {
+    /// The first cases of a queue window, how many match, and where to page on.
+    pub fn queue_window(&self, window: &QueueWindow) -> WindowPage<'_> {
+        self.queue.window(&self.cases, window)
+    }
+
+    /// What a snapshot of `topic` shows now: the queue's window (`window` applies to `queue`
+    /// only), the stats, the case (or `null`); `null` for `audit`, which has no state to show.
+    pub fn snapshot_data(&self, topic: &Topic, window: &QueueWindow) -> Value {
         match topic {
-            Topic::Queue => to_value(&self.queue_cases()),
+            Topic::Queue => to_value(&self.queue_window(window)),
             Topic::Stats => to_value(&self.stats),
             Topic::Case(id) => self.cases.get(*id).map_or(Value::Null, to_value),
             Topic::Audit => Value::Null,
@@ -180,8 +202,8 @@ impl Projections {
     }
 
     /// The `snapshot` message of `topic` as of the checkpoint.
-    pub fn snapshot_json(&self, topic: &Topic) -> String {
-        snapshot_json(topic, self.position, &self.snapshot_data(topic))
+    pub fn snapshot_json(&self, topic: &Topic, window: &QueueWindow) -> String {
+        snapshot_json(topic, self.position, &self.snapshot_data(topic, window))
     }
 
     /// Every model and the checkpoint as bytes (see [`crate::snapshot`]).
@@ -248,6 +270,8 @@ mod tests {
         );
         assert!(updates.iter().all(|u| u.position == 1));
         assert!(updates.iter().all(|u| u.event == "case_submitted"));
+        assert_eq!(updates[0].statuses, Statuses::of(CaseStatus::Pending));
+        assert!(updates[1..].iter().all(|u| u.statuses == Statuses::ALL));
         assert_eq!(updates[0].data["adjudication_status"], "pending");
         assert_eq!(updates[2].data["pending"], 1);
         assert_eq!(updates[3].data["type"], "case_submitted");
@@ -256,7 +280,12 @@ mod tests {
         assert!(p.apply(&events[0]).is_empty());
         assert_eq!(p, before);
 
-        p.apply(&events[1]);
+        let claimed = p.apply(&events[1]);
+        assert_eq!(
+            claimed[0].statuses,
+            Statuses::of(CaseStatus::Pending).with(CaseStatus::InReview),
+            "a queue update names the status the case left and the one it entered"
+        );
         let updates = p.apply(&events[2]);
         assert_eq!(updates.len(), 1);
         assert_eq!(updates[0].topic, Topic::Audit);
@@ -280,20 +309,32 @@ mod tests {
     #[test]
     fn snapshots_show_each_topic() {
         let p = Projections::fold(&events());
-        let queue: Value = serde_json::from_str(&p.snapshot_json(&Topic::Queue)).unwrap();
+        let w = QueueWindow::default();
+        let queue: Value = serde_json::from_str(&p.snapshot_json(&Topic::Queue, &w)).unwrap();
         assert_eq!(queue["type"], "snapshot");
         assert_eq!(queue["position"], 3);
-        assert_eq!(queue["data"].as_array().map(Vec::len), Some(1));
-        assert_eq!(p.snapshot_data(&Topic::Stats)["in_review"], 1);
+        assert_eq!(queue["data"]["cases"].as_array().map(Vec::len), Some(1));
+        assert_eq!(queue["data"]["total"], 1);
+        assert_eq!(queue["data"]["next"], Value::Null);
+        let pending_only = QueueWindow {
+            limit: 5,
+            statuses: Statuses::of(CaseStatus::Pending),
+        };
+        let none = p.snapshot_data(&Topic::Queue, &pending_only);
         assert_eq!(
-            p.snapshot_data(&Topic::Case(Uuid::from_u128(1)))["version"],
+            none,
+            serde_json::json!({"cases": [], "total": 0, "next": null})
+        );
+        assert_eq!(p.snapshot_data(&Topic::Stats, &w)["in_review"], 1);
+        assert_eq!(
+            p.snapshot_data(&Topic::Case(Uuid::from_u128(1)), &w)["version"],
             2
         );
         assert_eq!(
-            p.snapshot_data(&Topic::Case(Uuid::from_u128(7))),
+            p.snapshot_data(&Topic::Case(Uuid::from_u128(7)), &w),
             Value::Null
         );
-        assert_eq!(p.snapshot_data(&Topic::Audit), Value::Null);
+        assert_eq!(p.snapshot_data(&Topic::Audit, &w), Value::Null);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::case_view::CaseView;
 use crate::cases::Cases;
+use crate::window::{QueueWindow, Statuses, WindowPage};
 
 /// Where a case stands in the queue: priority (urgent first), submission time, id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -250,16 +251,24 @@ impl Queue {
         limit: usize,
         after: Option<&Cursor>,
     ) -> (Vec<&'c CaseView>, Option<Cursor>) {
+        let statuses = status.map_or(Statuses::UNDECIDED, |f| Statuses::of(f.status()));
+        self.page(cases, statuses, limit, after)
+    }
+
+    /// One page of the cases of any of `statuses` after the cursor, in queue order, at most
+    /// `limit`; and the cursor of the next page if there is one.
+    pub fn page<'c>(
+        &self,
+        cases: &'c Cases,
+        statuses: Statuses,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> (Vec<&'c CaseView>, Option<Cursor>) {
         if limit == 0 {
             return (Vec::new(), None);
         }
-        let set = match status {
-            None => &self.open,
-            Some(f) => self.by_status(f.status()),
-        };
-        let lower = after.map_or(Bound::Unbounded, |c| Bound::Excluded(c.0));
-        let mut keys: Vec<&QueueKey> = set
-            .range((lower, Bound::Unbounded))
+        let mut keys: Vec<&QueueKey> = self
+            .keys_after(statuses, after)
             .take(limit.saturating_add(1))
             .collect();
         let next = if keys.len() > limit {
@@ -270,6 +279,54 @@ impl Queue {
         };
         let page = keys.into_iter().filter_map(|k| cases.get(k.id)).collect();
         (page, next)
+    }
+
+    /// How many cases have one of `statuses`.
+    pub fn count(&self, statuses: Statuses) -> usize {
+        if statuses == Statuses::UNDECIDED {
+            return self.open.len();
+        }
+        statuses.iter().map(|s| self.by_status(s).len()).sum()
+    }
+
+    /// What a `queue` subscription with this window sees first.
+    pub fn window<'c>(&self, cases: &'c Cases, window: &QueueWindow) -> WindowPage<'c> {
+        let (cases, next) = self.page(cases, window.statuses, window.limit, None);
+        WindowPage {
+            cases,
+            total: self.count(window.statuses),
+            next,
+        }
+    }
+
+    /// The keys of the cases of any of `statuses` after the cursor, in queue order: one set's
+    /// range, or the ranges of several merged.
+    fn keys_after<'a>(
+        &'a self,
+        statuses: Statuses,
+        after: Option<&Cursor>,
+    ) -> Box<dyn Iterator<Item = &'a QueueKey> + 'a> {
+        let lower = after.map_or(Bound::Unbounded, |c| Bound::Excluded(c.0));
+        let range = move |set: &'a BTreeSet<QueueKey>| set.range((lower, Bound::Unbounded));
+        if statuses == Statuses::UNDECIDED {
+            return Box::new(range(&self.open));
+        }
+        let mut ranges: Vec<_> = statuses
+            .iter()
+            .map(|s| range(self.by_status(s)).peekable())
+            .collect();
+        if ranges.len() == 1 {
+            return Box::new(ranges.remove(0));
+        }
+        Box::new(std::iter::from_fn(move || {
+            let smallest = ranges
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, r)| r.peek().map(|k| (i, **k)))
+                .min_by_key(|(_, k)| *k)?
+                .0;
+            ranges[smallest].next()
+        }))
     }
 
     fn by_status(&self, status: CaseStatus) -> &BTreeSet<QueueKey> {
@@ -383,5 +440,75 @@ mod tests {
         assert!("in_review".parse::<CaseStatusFilter>().unwrap().as_str() == "in_review");
         assert!("closed".parse::<CaseStatusFilter>().is_err());
         assert_eq!(queue.all(&cases).len(), 4);
+    }
+
+    #[test]
+    fn pages_and_windows_of_several_statuses_merge_in_queue_order() {
+        let (mut cases, mut queue, id) = setup();
+        // Two cases in review: id[3] (urgent) and id[0] (low).
+        for (n, which) in [3, 0].into_iter().enumerate() {
+            let claim = CaseEvent::Claimed(CaseClaimed {
+                reviewer_id: Uuid::from_u128(0xbb),
+                lease_expires_at: Timestamp::from_micros(i64::MAX),
+            });
+            let env = case_env(id[which], 2, n as u64 + 20, claim);
+            if let Some(case) = cases.apply(&env) {
+                queue.apply_case(case);
+            }
+        }
+        let pending = Statuses::of(CaseStatus::Pending);
+        let both = pending.with(CaseStatus::InReview);
+        let (all, _) = queue.page(&cases, both, 10, None);
+        assert_eq!(ids(&all), [id[1], id[3], id[4], id[2], id[0]]);
+        assert_eq!(
+            ids(&queue.page(&cases, pending, 10, None).0),
+            [id[1], id[4], id[2]]
+        );
+        let with_decided = both.with(CaseStatus::Decided).with(CaseStatus::Escalated);
+        assert_eq!(
+            ids(&queue.page(&cases, with_decided, 10, None).0),
+            ids(&all)
+        );
+
+        // Paging a merge by its cursors gives the merge, two at a time.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, next) = queue.page(&cases, both, 2, after.as_ref());
+            seen.extend(ids(&page));
+            match next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids(&all));
+
+        assert_eq!(queue.count(Statuses::UNDECIDED), 5);
+        assert_eq!(queue.count(pending), 3);
+        assert_eq!(queue.count(Statuses::of(CaseStatus::InReview)), 2);
+        assert_eq!(queue.count(Statuses::NONE), 0);
+        assert_eq!(queue.page(&cases, Statuses::NONE, 10, None), (vec![], None));
+
+        let window = queue.window(
+            &cases,
+            &QueueWindow {
+                limit: 2,
+                statuses: pending,
+            },
+        );
+        assert_eq!(ids(&window.cases), [id[1], id[4]]);
+        assert_eq!(window.total, 3);
+        assert_eq!(
+            window.next,
+            Some(Cursor(QueueKey::of(&cases.get(id[4]).unwrap().clone())))
+        );
+        let whole = queue.window(
+            &cases,
+            &QueueWindow {
+                limit: 3,
+                statuses: pending,
+            },
+        );
+        assert_eq!((whole.cases.len(), whole.total, whole.next), (3, 3, None));
     }
 }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::window::Statuses;
+
 /// What a client subscribes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Topic {
@@ -86,6 +88,10 @@ pub struct Update {
     /// The case after the event (`queue`, `case:<id>`), the new stats (`stats`), or the audit
     /// event (`audit`).
     pub data: Value,
+    /// Which subscriptions get it: those whose statuses meet these. On `queue`, the statuses
+    /// the case had before and has after the event, so that a subscriber of some statuses hears
+    /// of a case that enters them and of one that leaves them; on other topics, all of them.
+    pub statuses: Statuses,
 }
 
 #[derive(Serialize)]
@@ -161,6 +167,7 @@ mod tests {
             position: 17,
             event: "case_claimed",
             data: json!({"id": "x"}),
+            statuses: Statuses::ALL,
         };
         assert_eq!(
             update.to_json(),

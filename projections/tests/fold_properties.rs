@@ -12,10 +12,10 @@ use events::domain::DomainEvent;
 use events::EventEnvelope;
 use projections::{
     case_as_of, queue_as_of, AsOf, ByDecision, CaseStatusFilter, CaseView, Cursor, Projections,
-    Stats, Topic, Update,
+    QueueWindow, Stats, Statuses, Topic, Update,
 };
 use proptest::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::{case_id, history, Log, CASES};
 
 fn config() -> ProptestConfig {
@@ -148,11 +148,12 @@ struct NaiveClient {
 
 impl NaiveClient {
     fn start(p: &Projections) -> Self {
-        let queue = p.snapshot_data(&Topic::Queue);
-        assert_eq!(queue, Value::Array(vec![]));
+        let window = QueueWindow::default();
+        let queue = p.snapshot_data(&Topic::Queue, &window);
+        assert_eq!(queue, json!({"cases": [], "total": 0, "next": null}));
         NaiveClient {
             queue: BTreeMap::new(),
-            stats: p.snapshot_data(&Topic::Stats),
+            stats: p.snapshot_data(&Topic::Stats, &window),
             last_position: p.position(),
         }
     }
@@ -256,6 +257,56 @@ proptest! {
         let queue = serde_json::to_value(p.queue_cases()).expect("JSON");
         prop_assert_eq!(Value::Array(client.queue()), queue);
         prop_assert_eq!(&client.stats, &serde_json::to_value(p.stats()).expect("JSON"));
+    }
+
+    #[test]
+    fn a_windowed_client_keeps_the_cases_of_its_statuses(
+        steps in history(),
+        cut in any::<prop::sample::Index>(),
+        mask in 1u8..8,
+    ) {
+        // Some of the undecided statuses; a snapshot somewhere in the history, with a window
+        // wide enough for every case; then only the queue updates meant for this filter.
+        let statuses: Statuses = [CaseStatus::Pending, CaseStatus::InReview, CaseStatus::Escalated]
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, s)| s)
+            .collect();
+        let window = QueueWindow { limit: 1000, statuses };
+        let log = Log::run(&steps);
+        let k = cut.index(log.events.len() + 1);
+        let mut p = Projections::fold(&log.events[..k]);
+        let snapshot = p.snapshot_data(&Topic::Queue, &window);
+        prop_assert_eq!(snapshot["next"].clone(), Value::Null);
+        let cases = snapshot["cases"].as_array().expect("cases").clone();
+        prop_assert_eq!(snapshot["total"].as_u64(), Some(cases.len() as u64));
+        let mut mine: BTreeMap<String, Value> = cases
+            .into_iter()
+            .map(|c| (c["id"].as_str().expect("an id").to_owned(), c))
+            .collect();
+        let has = |c: &Value, s: CaseStatus| c["adjudication_status"] == s.as_str();
+        for env in &log.events[k..] {
+            for u in p.apply(env) {
+                if u.topic != Topic::Queue || !u.statuses.meets(statuses) {
+                    continue;
+                }
+                let id = u.data["id"].as_str().expect("an id").to_owned();
+                if statuses.iter().any(|s| has(&u.data, s)) {
+                    mine.insert(id, u.data);
+                } else {
+                    // It left the filter: the update says so, and the client drops it.
+                    prop_assert!(mine.remove(&id).is_some(), "a case the client never had left");
+                }
+            }
+        }
+        let want = p.snapshot_data(&Topic::Queue, &window);
+        let mut got: Vec<Value> = mine.into_values().collect();
+        let mut want_cases = want["cases"].as_array().expect("cases").clone();
+        let by_id = |v: &Value| v["id"].as_str().map(str::to_owned);
+        got.sort_by_key(by_id);
+        want_cases.sort_by_key(by_id);
+        prop_assert_eq!(got, want_cases);
     }
 
     #[test]

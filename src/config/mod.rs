@@ -7,6 +7,7 @@ pub mod file;
 pub mod jwt_algorithm;
 pub mod origins;
 pub mod store;
+pub mod trusted_proxies;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,11 +23,12 @@ use file::{FileSettings, OriginList};
 pub use jwt_algorithm::JwtAlgorithm;
 pub use origins::AllowedOrigins;
 pub use store::{StoreUrl, StoreUrlError};
+pub use trusted_proxies::TrustedProxies;
 
 /// The flag names of every setting of `serve` (without `--config`), in the order of the design.
 /// The environment variable of each is `ADJUDICATOR_` and the name in upper snake case; its TOML
 /// key is the name with `_` for `-`.
-pub const FLAGS: [&str; 37] = [
+pub const FLAGS: [&str; 41] = [
     "listen",
     "data-dir",
     "store",
@@ -62,6 +64,10 @@ pub const FLAGS: [&str; 37] = [
     "log",
     "shutdown-timeout",
     "max-body-bytes",
+    "trusted-proxies",
+    "login-failures-per-user-global",
+    "refresh-rate-per-ip",
+    "refresh-rate-per-family",
     "tls-cert",
     "tls-key",
 ];
@@ -141,6 +147,16 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// `--max-body-bytes`, at least 1.
     pub max_body_bytes: usize,
+    /// `--trusted-proxies`: reverse proxies whose `X-Forwarded-For` is believed; none by default.
+    pub trusted_proxies: TrustedProxies,
+    /// `--login-failures-per-user-global`: failed logins per username from every address that
+    /// is not one the user logged in from lately, together, within `login_window`; at least 1.
+    pub login_failures_per_user_global: u32,
+    /// `--refresh-rate-per-ip`: refresh attempts per client IP per minute, at least 1.
+    pub refresh_rate_per_ip: u32,
+    /// `--refresh-rate-per-family`: refresh attempts per login (refresh family) per minute, at
+    /// least 1.
+    pub refresh_rate_per_family: u32,
     /// `--tls-cert` and `--tls-key`: serve HTTPS and `wss://` with this pair; both or neither.
     pub tls: Option<TlsFiles>,
     /// `--config`: the TOML file the settings were read from, if any.
@@ -659,6 +675,49 @@ impl Settings {
             count::<usize>,
         )?;
 
+        let trusted_proxies = setting(
+            "trusted-proxies",
+            layers.pick(
+                args.trusted_proxies.as_ref(),
+                f.trusted_proxies.as_ref().map(origins_text),
+            ),
+            TrustedProxies::default(),
+            |s| {
+                TrustedProxies::parse(s).map_err(|why| {
+                    format!(
+                        "expected a comma-separated list of CIDRs or addresses like \
+                         10.0.0.0/8, 192.168.1.7; {why}"
+                    )
+                })
+            },
+        )?;
+        let login_failures_per_user_global = setting(
+            "login-failures-per-user-global",
+            layers.pick(
+                args.login_failures_per_user_global.as_ref(),
+                num(f.login_failures_per_user_global),
+            ),
+            100,
+            count::<u32>,
+        )?;
+        let refresh_rate_per_ip = setting(
+            "refresh-rate-per-ip",
+            layers.pick(
+                args.refresh_rate_per_ip.as_ref(),
+                num(f.refresh_rate_per_ip),
+            ),
+            300,
+            count::<u32>,
+        )?;
+        let refresh_rate_per_family = setting(
+            "refresh-rate-per-family",
+            layers.pick(
+                args.refresh_rate_per_family.as_ref(),
+                num(f.refresh_rate_per_family),
+            ),
+            10,
+            count::<u32>,
+        )?;
         let tls_cert = setting(
             "tls-cert",
             layers.pick_path(args.tls_cert.as_ref(), f.tls_cert.as_ref()),
@@ -740,6 +799,10 @@ impl Settings {
             log,
             shutdown_timeout,
             max_body_bytes,
+            trusted_proxies,
+            login_failures_per_user_global,
+            refresh_rate_per_ip,
+            refresh_rate_per_family,
             tls,
             config_file: args.config.clone(),
         })
@@ -807,7 +870,9 @@ impl fmt::Display for Settings {
              heartbeat_missed={} outbound_queue_messages={} outbound_queue_bytes={} \
              max_connections={} allowed_origins={origins} claim_lease={} max_bad_messages={} snapshot_every={} \
              snapshot_interval={} demo={} log={} \
-             shutdown_timeout={} max_body_bytes={} tls_cert={} tls_key={}",
+             shutdown_timeout={} max_body_bytes={} trusted_proxies={} \
+             login_failures_per_user_global={} refresh_rate_per_ip={} refresh_rate_per_family={} \
+             tls_cert={} tls_key={}",
             self.listen,
             self.data_dir.display(),
             self.store,
@@ -842,6 +907,10 @@ impl fmt::Display for Settings {
             self.log,
             d(self.shutdown_timeout),
             self.max_body_bytes,
+            self.trusted_proxies,
+            self.login_failures_per_user_global,
+            self.refresh_rate_per_ip,
+            self.refresh_rate_per_family,
             key_file(&self.tls.as_ref().map(|t| t.cert.clone())),
             key_file(&self.tls.as_ref().map(|t| t.key.clone())),
         )

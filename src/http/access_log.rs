@@ -1,7 +1,8 @@
 //! One log line per request, with the query string's tokens redacted: `?token=…` (the
 //! WebSocket's) and any parameter named like a secret never reach the log. Names are judged
 //! after percent-decoding, as the server's own query parser reads them, so `?t%6Fken=…` is
-//! redacted too.
+//! redacted too. The address is the client's (see `client_ip.rs`: behind `--trusted-proxies`,
+//! not the proxy's).
 
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
@@ -49,10 +50,7 @@ where
         let started = Instant::now();
         let method = req.method().to_string();
         let target = redact(req.path(), req.query_string());
-        let peer = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
+        let peer = super::client_ip::client_ip(req.request());
         let fut = self.service.call(req);
         Box::pin(async move {
             let res = fut.await?;

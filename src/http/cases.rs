@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use events::domain::case::{Assessment, CaseAction, CaseCommand, Submission};
 use events::domain::{Actor, Culpability, Decision, Priority};
 use events::{EventEnvelope, Metadata, Timestamp};
-use projections::{AuditEvent, CaseStatusFilter, Cursor, Projections};
+use projections::{AuditEvent, CaseStatusFilter, Cursor, Projections, Statuses};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -106,14 +106,19 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(s.parse::<CaseStatusFilter>().map_err(|_| {
-            ApiError::field(
-                "status",
-                "must be one of pending, in_review, escalated, decided",
-            )
-        })?),
+    // One status, or several separated by commas (the statuses of a queue window).
+    let statuses = match q.status.as_deref() {
+        None | Some("") => Statuses::UNDECIDED,
+        Some(s) => s
+            .split(',')
+            .map(|one| one.parse::<CaseStatusFilter>().map(CaseStatusFilter::status))
+            .collect::<Result<Statuses, _>>()
+            .map_err(|_| {
+                ApiError::field(
+                    "status",
+                    "must be one or more of pending, in_review, escalated, decided, separated by commas",
+                )
+            })?,
     };
     let limit = match q.limit.as_deref() {
         None => 50,
@@ -133,7 +138,7 @@ async fn list(
     let page = state
         .projector
         .send(WithModels::new(move |m: &Projections| {
-            let (cases, next) = m.list_cases(status, limit, after.as_ref());
+            let (cases, next) = m.list_cases_of(statuses, limit, after.as_ref());
             json!({
                 "cases": cases,
                 "next": next.map(|c| c.to_string()),

@@ -3,7 +3,9 @@
 //! | file | routes |
 //! | --- | --- |
 //! | `health.rs` | `/healthz`, `/readyz` |
-//! | `session.rs` | `/api/v1/auth/login`, `/refresh`, `/logout`, `/api/v1/me` |
+//! | `session.rs` | `/api/v1/auth/login`, `/logout`, `/api/v1/me` |
+//! | `refresh.rs` | `/api/v1/auth/refresh` |
+//! | `client_ip.rs` | the client's address behind `--trusted-proxies` |
 //! | `users.rs` | `/api/v1/users` |
 //! | `cases.rs` | `/api/v1/cases…`, `/api/v1/stats` |
 //! | `audit.rs` | `/api/v1/audit/…` |
@@ -12,12 +14,14 @@ pub mod access_log;
 mod audit;
 pub mod authn;
 mod cases;
+pub mod client_ip;
 pub mod errors;
 pub mod headers;
 mod health;
 pub mod json;
 mod metrics;
 pub mod problem;
+mod refresh;
 mod session;
 mod users;
 
@@ -30,7 +34,7 @@ use events::EventStore;
 use projections::Projections;
 use uuid::Uuid;
 
-use crate::auth::{SlidingWindow, TokenService};
+use crate::auth::{LoginLimiter, PasswordGate, SlidingWindow, TokenService};
 use crate::projector::{Projector, WaitForPosition, WithModels};
 use problem::ApiError;
 
@@ -42,15 +46,28 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub claim_lease: Duration,
     pub refresh_ttl: Duration,
-    pub login_limits: Arc<LoginLimits>,
-    /// Refreshes run one at a time, so a refresh token presented twice at once is caught.
-    pub refresh_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Login attempts (see [`crate::auth::login_limits`]).
+    pub login_limits: Arc<Mutex<LoginLimiter>>,
+    /// Refresh attempts.
+    pub refresh_limits: Arc<Mutex<RefreshLimits>>,
+    /// The bound on concurrent argon2 runs (logins, new passwords).
+    pub password_gate: PasswordGate,
 }
 
-/// Failed logins, per client IP and per username.
-pub struct LoginLimits {
-    pub per_ip: Mutex<SlidingWindow>,
-    pub per_user: Mutex<SlidingWindow>,
+/// Refresh attempts per client IP and per refresh family, each in a one-minute window.
+pub struct RefreshLimits {
+    pub per_ip: SlidingWindow,
+    pub per_family: SlidingWindow,
+}
+
+impl RefreshLimits {
+    pub fn new(per_ip: u32, per_family: u32) -> Self {
+        let minute = Duration::from_secs(60);
+        RefreshLimits {
+            per_ip: SlidingWindow::new(per_ip, minute),
+            per_family: SlidingWindow::new(per_family, minute),
+        }
+    }
 }
 
 /// How long a command waits for its own event to reach the read models.

@@ -76,9 +76,9 @@ impl From<TokenError> for AuthFailure {
             | TokenError::WrongAudience => AuthFailure::TokenInvalidSignature,
             TokenError::Expired => AuthFailure::TokenExpired,
             TokenError::WrongType => AuthFailure::TokenWrongType,
-            TokenError::Revoked
-            | TokenError::FamilyRevoked
-            | TokenError::IssuedBeforeInvalidation => AuthFailure::TokenRevoked,
+            TokenError::Revoked | TokenError::FamilyRevoked | TokenError::CredentialsChanged => {
+                AuthFailure::TokenRevoked
+            }
             TokenError::UserUnknown => AuthFailure::UserUnknown,
             TokenError::UserDisabled => AuthFailure::UserDisabled,
         }
@@ -108,6 +108,8 @@ label_enum! {
         ProtocolError => "protocol_error",
         FrameTooBig => "frame_too_big",
         InternalError => "internal_error",
+        /// A `subscribe` that would take a session past 256 topics.
+        TooManyTopics => "too_many_topics",
     }
 }
 

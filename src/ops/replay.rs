@@ -54,7 +54,13 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let from = start.models.position();
-    let live = fold_from(store, start.models).await?;
+    let mut live = fold_from(store, start.models).await?;
+    // The server forgets revocations of expired tokens on a timer, so its snapshot may hold
+    // fewer than a replay: compare both as of one instant.
+    let now = events::Timestamp::now();
+    let mut full = full;
+    full.prune_revocations(now);
+    live.prune_revocations(now);
     println!(
         "live models: snapshot at position {from} plus {} events, loaded in {:.3}s",
         live.position() - from,

@@ -8,7 +8,8 @@
 //! checkpoint with exponential backoff.
 //!
 //! Snapshots are encoded inside the actor (the models must not change while they are read) and
-//! written to disk on a blocking thread, at most one at a time.
+//! written to disk on a blocking thread, at most one at a time. On a timer it forgets the
+//! revocations of tokens that have expired (`prune_interval`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +39,7 @@ pub enum Control {
     TokenRevoked(uuid::Uuid),
     FamilyRevoked(uuid::Uuid),
     UserDisabled(uuid::Uuid),
-    /// A new password: every token issued before it is void.
+    /// A new password or new roles: every token of an older credential version is void.
     UserTokensVoided(uuid::Uuid),
 }
 
@@ -56,7 +57,7 @@ fn control_of(env: &EventEnvelope) -> Option<Control> {
         DomainEvent::User(UserEvent::Disabled(_)) => {
             projections::streams::user_id_of(env).map(Control::UserDisabled)
         }
-        DomainEvent::User(UserEvent::PasswordChanged(_)) => {
+        DomainEvent::User(UserEvent::PasswordChanged(_) | UserEvent::RolesChanged(_)) => {
             projections::streams::user_id_of(env).map(Control::UserTokensVoided)
         }
         _ => None,
@@ -116,6 +117,11 @@ pub struct ProjectorConfig {
     pub snapshot_every_events: u64,
     /// …or after this long, whichever comes first (if anything changed).
     pub snapshot_interval: Duration,
+    /// How often revocations of tokens that have expired are forgotten.
+    pub prune_interval: Duration,
+    /// The clock skew allowed on a token's expiry (`--jwt-leeway`): a revocation is kept that
+    /// much longer than its token's expiry.
+    pub token_leeway: Duration,
 }
 
 impl Default for ProjectorConfig {
@@ -124,6 +130,8 @@ impl Default for ProjectorConfig {
             snapshot: None,
             snapshot_every_events: 50_000,
             snapshot_interval: Duration::from_secs(30),
+            prune_interval: Duration::from_secs(60),
+            token_leeway: Duration::ZERO,
         }
     }
 }
@@ -316,6 +324,18 @@ impl Actor for Projector {
         ctx.run_interval(every, move |act, ctx| {
             if act.snapshot_at.elapsed() >= every {
                 act.start_snapshot(ctx);
+            }
+        });
+        // Revocations of tokens that have expired can be forgotten: an expired token is refused
+        // for its expiry first. This trims the read model only; the events stay in the store.
+        ctx.run_interval(self.config.prune_interval, |act, _| {
+            let leeway = i64::try_from(act.config.token_leeway.as_micros()).unwrap_or(i64::MAX);
+            let now = events::Timestamp::now().as_micros().saturating_sub(leeway);
+            let pruned = act
+                .models
+                .prune_revocations(events::Timestamp::from_micros(now));
+            if pruned > 0 {
+                tracing::debug!(pruned, "expired revocations forgotten");
             }
         });
     }

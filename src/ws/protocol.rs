@@ -1,8 +1,11 @@
 //! The WebSocket messages of the protocol: parsing what clients send and writing what the
 //! server sends. Pure functions over JSON; no actor or socket here.
 
+use events::domain::case::CaseStatus;
 use events::domain::Role;
 use events::Timestamp;
+use projections::window::{DEFAULT_LIMIT, MAX_LIMIT};
+use projections::{QueueWindow, Statuses};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -14,6 +17,9 @@ pub enum ClientMessage {
         id: Value,
         topics: Vec<String>,
         since: Option<u64>,
+        /// What the `queue` topic shows, if the message names it (the default window if the
+        /// message has no `queue`).
+        queue: QueueWindow,
     },
     Unsubscribe {
         id: Value,
@@ -45,6 +51,7 @@ struct SubscribeBody {
     id: Value,
     topics: Vec<String>,
     since: Option<u64>,
+    queue: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -76,8 +83,8 @@ struct AuthBody {
     token: String,
 }
 
-/// Topics one message may name at most.
-pub const MAX_TOPICS: usize = 64;
+/// Topics one session may hold at most (`too_many_topics` beyond).
+pub const MAX_TOPICS_PER_SESSION: usize = 256;
 
 pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
     let value: Value = serde_json::from_str(text).map_err(|_| BadMessage {
@@ -98,10 +105,15 @@ pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
     let message = match kind.as_str() {
         "subscribe" => {
             let b: SubscribeBody = serde_json::from_value(value).map_err(shape)?;
+            let queue = match &b.queue {
+                None => QueueWindow::default(),
+                Some(options) => queue_window(options).map_err(bad)?,
+            };
             ClientMessage::Subscribe {
                 id: b.id,
                 topics: b.topics,
                 since: b.since,
+                queue,
             }
         }
         "unsubscribe" => {
@@ -127,11 +139,65 @@ pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
     if let ClientMessage::Subscribe { topics, .. } | ClientMessage::Unsubscribe { topics, .. } =
         &message
     {
-        if topics.is_empty() || topics.len() > MAX_TOPICS {
-            return Err(bad(format!("`topics` names 1 to {MAX_TOPICS} topics")));
+        if topics.is_empty() {
+            return Err(bad("`topics` names at least one topic".into()));
         }
     }
     Ok(message)
+}
+
+/// The statuses a window may ask for: those of the queue, which holds no decided case.
+const WINDOW_STATUSES: [CaseStatus; 3] = [
+    CaseStatus::Pending,
+    CaseStatus::InReview,
+    CaseStatus::Escalated,
+];
+
+/// A subscription's `"queue": {"limit", "status"}`, each optional; the error names the field.
+pub fn queue_window(options: &Value) -> Result<QueueWindow, String> {
+    let Some(options) = options.as_object() else {
+        return Err("`queue` must be an object with `limit` and `status`, both optional".into());
+    };
+    if let Some(other) = options
+        .keys()
+        .find(|k| !matches!(k.as_str(), "limit" | "status"))
+    {
+        return Err(format!(
+            "`queue.{other}` is not an option (`limit`, `status`)"
+        ));
+    }
+    let limit = match options.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .as_u64()
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| format!("`queue.limit` must be an integer from 1 to {MAX_LIMIT}"))?,
+    };
+    let statuses = match options.get("status") {
+        None => Statuses::UNDECIDED,
+        Some(list) => window_statuses(list)?,
+    };
+    Ok(QueueWindow { limit, statuses })
+}
+
+fn window_statuses(list: &Value) -> Result<Statuses, String> {
+    let names = WINDOW_STATUSES.map(CaseStatus::as_str).join(", ");
+    let wrong = || format!("`queue.status` must be a non-empty list of {names}");
+    let items = list
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(wrong)?;
+    items
+        .iter()
+        .map(|item| {
+            let name = item.as_str().ok_or_else(wrong)?;
+            WINDOW_STATUSES
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| format!("`queue.status`: {name:?} is not one of {names}"))
+        })
+        .collect()
 }
 
 pub fn welcome(
@@ -189,7 +255,8 @@ mod tests {
             Ok(ClientMessage::Subscribe {
                 id: json!(1),
                 topics: vec!["queue".into()],
-                since: Some(5)
+                since: Some(5),
+                queue: QueueWindow::default(),
             })
         );
         assert_eq!(
@@ -225,6 +292,67 @@ mod tests {
             "no topic"
         );
         assert!(parse(r#"{"id":1}"#).is_err(), "no type");
+    }
+
+    #[test]
+    fn a_subscribe_may_say_which_window_of_the_queue_it_wants() {
+        let window = |text: &str| match parse(text) {
+            Ok(ClientMessage::Subscribe { queue, .. }) => Ok(queue),
+            Ok(other) => panic!("{other:?}"),
+            Err(bad) => Err(bad.message),
+        };
+        let with = |options: &str| {
+            window(&format!(
+                r#"{{"type":"subscribe","id":1,"topics":["queue"],"queue":{options}}}"#
+            ))
+        };
+        assert_eq!(
+            with(r#"{"limit":7,"status":["escalated","pending","pending"]}"#),
+            Ok(QueueWindow {
+                limit: 7,
+                statuses: Statuses::of(CaseStatus::Pending).with(CaseStatus::Escalated),
+            })
+        );
+        assert_eq!(
+            with(r#"{"limit":1000}"#),
+            Ok(QueueWindow {
+                limit: 1000,
+                statuses: Statuses::UNDECIDED
+            })
+        );
+        assert_eq!(
+            with(r#"{"status":["in_review"]}"#),
+            Ok(QueueWindow {
+                limit: 100,
+                statuses: Statuses::of(CaseStatus::InReview)
+            })
+        );
+        assert_eq!(with("{}"), Ok(QueueWindow::default()));
+        assert_eq!(
+            window(r#"{"type":"subscribe","topics":["stats"]}"#),
+            Ok(QueueWindow::default())
+        );
+        for (options, field) in [
+            ("0", "`queue`"),
+            ("[]", "`queue`"),
+            (r#"{"limit":0}"#, "`queue.limit`"),
+            (r#"{"limit":1001}"#, "`queue.limit`"),
+            (r#"{"limit":-1}"#, "`queue.limit`"),
+            (r#"{"limit":2.5}"#, "`queue.limit`"),
+            (r#"{"limit":"10"}"#, "`queue.limit`"),
+            (r#"{"status":[]}"#, "`queue.status`"),
+            (r#"{"status":"pending"}"#, "`queue.status`"),
+            (r#"{"status":[1]}"#, "`queue.status`"),
+            (r#"{"status":["decided"]}"#, "`queue.status`"),
+            (r#"{"status":["pending","closed"]}"#, "`queue.status`"),
+            (r#"{"offset":3}"#, "`queue.offset`"),
+        ] {
+            let message = with(options).expect_err(options);
+            assert!(message.starts_with(field), "{options}: {message}");
+        }
+        let bad = parse(r#"{"type":"subscribe","id":9,"topics":["queue"],"queue":{"limit":0}}"#)
+            .unwrap_err();
+        assert_eq!(bad.id, Some(json!(9)));
     }
 
     #[test]

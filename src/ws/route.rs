@@ -2,7 +2,6 @@
 //! upgrade, the token check after it (an `error` message and a close on failure, as the
 //! protocol says), and the start of the session actor.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -17,6 +16,7 @@ use super::session::auth_failure;
 use super::session::WsSession;
 use super::WsContext;
 use crate::http::authn::authenticate;
+use crate::http::client_ip::client_ip;
 use crate::http::problem::ApiError;
 use crate::http::AppState;
 use crate::metrics::{metrics, ConnectionStatus, RateLimit};
@@ -46,10 +46,7 @@ pub async fn upgrade(
             return Err(ApiError::forbidden("this origin may not open a WebSocket"));
         }
     }
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip = client_ip(&req);
     match ws.registry.send(Admit { ip }).await {
         Ok(Ok(())) => {}
         Ok(Err(Refusal::RateLimited(wait))) => {

@@ -5,6 +5,7 @@
 //! closes when the token expires (4401), and writes pushes through its bounded outbound queue
 //! (1013 when the client does not keep up). Subscriptions live in the registry.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,8 @@ use uuid::Uuid;
 use super::outbound::{Frame, Outbound};
 use super::protocol::{self, ClientMessage};
 use super::registry::{
-    Deregister, Reauthenticated, Register, Registry, Seen, SubscribeTopics, UnsubscribeTopics,
+    Deregister, NotRegistered, Reauthenticated, Register, Registry, Seen, SubscribeTopics,
+    UnsubscribeTopics,
 };
 use crate::auth::Principal;
 use crate::http::authn::authenticate;
@@ -174,28 +176,34 @@ impl WsSession {
                 self.bad_in_a_row = 0;
                 self.send(ctx, protocol::pong(&id), MessageType::Pong);
             }
-            ClientMessage::Subscribe { id, topics, since } => {
-                let Some(parsed) = self.check_topics(ctx, &id, &topics) else {
+            ClientMessage::Subscribe {
+                id,
+                topics,
+                since,
+                queue,
+            } => {
+                let Some((names, parsed)) = self.check_topics(ctx, &id, topics) else {
                     return;
                 };
                 self.bad_in_a_row = 0;
                 self.registry.do_send(SubscribeTopics {
                     id: self.id,
                     request_id: id,
-                    names: topics,
+                    names,
                     topics: parsed,
                     since,
+                    window: queue,
                 });
             }
             ClientMessage::Unsubscribe { id, topics } => {
-                let Some(parsed) = self.check_topics(ctx, &id, &topics) else {
+                let Some((names, parsed)) = self.check_topics(ctx, &id, topics) else {
                     return;
                 };
                 self.bad_in_a_row = 0;
                 self.registry.do_send(UnsubscribeTopics {
                     id: self.id,
                     request_id: id,
-                    names: topics,
+                    names,
                     topics: parsed,
                 });
             }
@@ -203,16 +211,19 @@ impl WsSession {
         }
     }
 
-    /// Parses and authorizes topic names; answers the error itself when one is refused.
+    /// Parses and authorizes topic names, and drops repeats (a topic named twice counts once):
+    /// answers the names kept and their topics, or the error itself when one is refused.
     fn check_topics(
         &mut self,
         ctx: &mut Context<Self>,
         id: &Value,
-        names: &[String],
-    ) -> Option<Vec<Topic>> {
+        names: Vec<String>,
+    ) -> Option<(Vec<String>, Vec<Topic>)> {
         let mut topics = Vec::with_capacity(names.len());
+        let mut kept = Vec::with_capacity(names.len());
+        let mut seen = HashSet::with_capacity(names.len());
         for name in names {
-            match Topic::parse(name) {
+            match Topic::parse(&name) {
                 Err(_) => {
                     self.bad_message(
                         ctx,
@@ -239,10 +250,14 @@ impl WsSession {
                     );
                     return None;
                 }
-                Ok(t) => topics.push(t),
+                Ok(t) if !seen.insert(t) => {}
+                Ok(t) => {
+                    topics.push(t);
+                    kept.push(name);
+                }
             }
         }
-        Some(topics)
+        Some((kept, topics))
     }
 
     fn reauthenticate(&mut self, ctx: &mut Context<Self>, id: Value, token: String) {
@@ -336,10 +351,17 @@ impl Actor for WsSession {
                         act.send(ctx, welcome, MessageType::Welcome);
                         act.schedule_expiry(ctx);
                     }
-                    Ok(Err(_)) => {
+                    Ok(Err(NotRegistered::TooManyConnections)) => {
                         metrics().connection(ConnectionStatus::TooManyConnections);
                         metrics().rate_limited(RateLimit::ConnectionsPerUser);
                         act.close(ctx, 4429, "too_many_connections", true);
+                    }
+                    Ok(Err(NotRegistered::Ended(code, reason))) => {
+                        if let Some(failure) = auth_failure(reason) {
+                            metrics().auth_failure(failure);
+                        }
+                        metrics().connection(ConnectionStatus::AuthFailed);
+                        act.close(ctx, code, reason, true);
                     }
                     Err(_) => act.close(ctx, 1011, "internal_error", true),
                 }),

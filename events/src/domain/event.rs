@@ -42,6 +42,7 @@ impl DomainEvent {
             DomainEvent::Revocation(e) => match e {
                 R::TokenRevoked(_) => "token_revoked",
                 R::FamilyRevoked(_) => "token_family_revoked",
+                R::Refreshed(_) => "token_refreshed",
             },
             DomainEvent::System(e) => match e {
                 SystemEvent::DemoStoreMarked(_) => "demo_store_marked",

@@ -2,38 +2,41 @@
 //!
 //! * Admission before the upgrade: connect attempts per IP (sliding window), the node's
 //!   connection limit, and draining at shutdown.
-//! * Registration after authentication: connections per user.
+//! * Registration after authentication: connections per user, and no revocation since the
+//!   token's check (`controls.rs`).
 //! * Topic → sessions, with the position after which each session wants updates, so that a
-//!   snapshot at position P is followed by exactly the updates after P.
+//!   snapshot at position P is followed by exactly the updates after P; and, for `queue`, the
+//!   statuses the session's window shows, so that it hears only of the cases that had or have
+//!   one of them. A session's subscribes and unsubscribes are answered one at a time, in order.
 //! * Fan-out: each update from the projector is serialized once and the same bytes are handed to
 //!   every subscriber, in position order; recent updates are kept for resumes with `since`.
 //! * Heartbeats: a tick every interval tells each session to ping and to check its silence.
 //! * Revocations, disabled users, kicks and shutdown close the sessions concerned at once
 //!   (the operators' messages are in `operators.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytestring::ByteString;
 use events::Timestamp;
-use projections::{Projections, Topic};
+use projections::{Projections, QueueWindow, Statuses, Topic};
 use serde_json::Value;
 use uuid::Uuid;
 
+mod controls;
 mod operators;
 
+pub use controls::{closes, RecentControls, MAX_RECENT_CONTROLS};
 pub use operators::{Drain, GetLimits, Kick, LimitsInfo, ListSessions, SessionInfo};
 
 use super::protocol;
 use super::recent::Recent;
 use super::session::{CloseSession, Deliver, Heartbeat, WsSession};
 use crate::auth::{Principal, RetryAfter, SlidingWindow};
-use crate::metrics::{metrics, MessageType, TopicKind};
-use crate::projector::{
-    Control, Projector, Published, Subscribe as ProjectorSubscribe, WithModels,
-};
+use crate::metrics::{metrics, ErrorType, MessageType, TopicKind};
+use crate::projector::{Projector, Published, Subscribe as ProjectorSubscribe, WithModels};
 
 /// A message for a session and its kind (for the metrics).
 type Out = (ByteString, MessageType);
@@ -55,7 +58,28 @@ struct Entry {
     ip: IpAddr,
     connected_at: Timestamp,
     last_seen_at: Timestamp,
-    topics: Vec<Topic>,
+    topics: BTreeSet<Topic>,
+    /// A subscribe is waiting for its snapshots: the session's next requests wait behind it.
+    busy: bool,
+    waiting: VecDeque<TopicRequest>,
+}
+
+/// A subscribe or unsubscribe, answered in the order the session sent them.
+enum TopicRequest {
+    Subscribe(SubscribeTopics),
+    Unsubscribe(UnsubscribeTopics),
+}
+
+/// Requests of one session that may wait behind a subscribe; more are refused.
+const MAX_WAITING_REQUESTS: usize = 16;
+
+/// One session's subscription to one topic.
+#[derive(Clone, Copy, Debug)]
+struct Sub {
+    /// The position after which it wants updates.
+    after: u64,
+    /// The statuses it wants to hear of (`queue`); every status on other topics.
+    statuses: Statuses,
 }
 
 pub struct Registry {
@@ -63,12 +87,14 @@ pub struct Registry {
     projector: Addr<Projector>,
     sessions: HashMap<Uuid, Entry>,
     per_user: HashMap<Uuid, usize>,
-    /// Per topic: the sessions and the position after which each wants updates.
-    topics: HashMap<Topic, HashMap<Uuid, u64>>,
+    /// Per topic: the sessions and what each wants.
+    topics: HashMap<Topic, HashMap<Uuid, Sub>>,
     connects: SlidingWindow,
     recent: Recent,
     position: u64,
     draining: bool,
+    /// Controls handled lately: registrations checked before one of them are refused.
+    controls: RecentControls,
     /// Answered when the last session is gone after a drain.
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
 }
@@ -86,6 +112,7 @@ impl Registry {
             recent: Recent::new(200_000, 64 * 1024 * 1024, head),
             position: head,
             draining: false,
+            controls: RecentControls::new(head, MAX_RECENT_CONTROLS),
             drained: Vec::new(),
         }
     }
@@ -142,27 +169,214 @@ impl Registry {
         }
     }
 
-    /// Subscribes `id` to `topics` for the updates after `after`, sending first the recent
-    /// updates after it that the registry has already fanned out.
-    fn attach(&mut self, id: Uuid, topics: &[Topic], after: u64) -> Result<Vec<Out>, ()> {
-        let backlog: Vec<Out> = match self.recent.since(after, |t| topics.contains(t)) {
+    /// Subscribes `id` to `topics` for the updates after `after` (on `queue`, those of the
+    /// window's statuses), sending first the recent updates after it that the registry has
+    /// already fanned out.
+    fn attach(
+        &mut self,
+        id: Uuid,
+        topics: &[Topic],
+        window: &QueueWindow,
+        after: u64,
+    ) -> Result<Vec<Out>, ()> {
+        let wanted: HashMap<Topic, Statuses> = topics
+            .iter()
+            .map(|t| (*t, statuses_of(t, window)))
+            .collect();
+        let backlog: Vec<Out> = match self.recent.since(after, |t, statuses| {
+            wanted.get(t).is_some_and(|w| w.meets(statuses))
+        }) {
             Some(entries) => entries
-                .map(|(_, _, text)| (text.clone(), MessageType::Update))
+                .map(|(_, _, _, text)| (text.clone(), MessageType::Update))
                 .collect(),
             None => return Err(()),
         };
         let Some(entry) = self.sessions.get_mut(&id) else {
             return Ok(Vec::new());
         };
-        for topic in topics {
-            if !entry.topics.contains(topic) {
-                entry.topics.push(*topic);
-            }
-            self.topics.entry(*topic).or_default().insert(id, after);
+        for (topic, statuses) in wanted {
+            entry.topics.insert(topic);
+            let sub = Sub { after, statuses };
+            self.topics.entry(topic).or_default().insert(id, sub);
         }
         self.report();
         Ok(backlog)
     }
+
+    /// Takes a session's request now, or queues it behind the subscribe it is waiting for.
+    fn request(&mut self, request: TopicRequest, ctx: &mut Context<Self>) {
+        let id = match &request {
+            TopicRequest::Subscribe(m) => m.id,
+            TopicRequest::Unsubscribe(m) => m.id,
+        };
+        let Some(entry) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if !entry.busy {
+            return self.handle_request(request, ctx);
+        }
+        if entry.waiting.len() < MAX_WAITING_REQUESTS {
+            entry.waiting.push_back(request);
+            return;
+        }
+        let request_id = match &request {
+            TopicRequest::Subscribe(m) => &m.request_id,
+            TopicRequest::Unsubscribe(m) => &m.request_id,
+        };
+        let refusal = protocol::error(
+            Some(request_id),
+            "subscribe_rate",
+            "too many subscribes and unsubscribes waiting; send fewer at a time",
+        );
+        entry.addr.do_send(Deliver(vec![(
+            ByteString::from(refusal),
+            MessageType::Error,
+        )]));
+    }
+
+    fn handle_request(&mut self, request: TopicRequest, ctx: &mut Context<Self>) {
+        match request {
+            TopicRequest::Subscribe(m) => self.subscribe(m, ctx),
+            TopicRequest::Unsubscribe(m) => self.unsubscribe(m),
+        }
+    }
+
+    /// A session's subscribe is answered: take its next waiting request, if any.
+    fn done(&mut self, id: Uuid, ctx: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        entry.busy = false;
+        while let Some(entry) = self.sessions.get_mut(&id) {
+            if entry.busy {
+                break;
+            }
+            let Some(next) = entry.waiting.pop_front() else {
+                break;
+            };
+            self.handle_request(next, ctx);
+        }
+    }
+
+    fn subscribe(&mut self, msg: SubscribeTopics, ctx: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get_mut(&msg.id) else {
+            return;
+        };
+        let addr = entry.addr.clone();
+        let added = msg
+            .topics
+            .iter()
+            .filter(|t| !entry.topics.contains(t))
+            .count();
+        if entry.topics.len() + added > protocol::MAX_TOPICS_PER_SESSION {
+            metrics().error(ErrorType::TooManyTopics);
+            let refusal = protocol::error(
+                Some(&msg.request_id),
+                "too_many_topics",
+                &too_many_topics(entry.topics.len(), added),
+            );
+            addr.do_send(Deliver(vec![(
+                ByteString::from(refusal),
+                MessageType::Error,
+            )]));
+            return;
+        }
+        if let Some(since) = msg.since {
+            if let Ok(backlog) = self.attach(msg.id, &msg.topics, &msg.window, since) {
+                let mut out = vec![(
+                    ByteString::from(protocol::subscribed(
+                        &msg.request_id,
+                        &msg.names,
+                        self.position,
+                    )),
+                    MessageType::Subscribed,
+                )];
+                out.extend(backlog);
+                addr.do_send(Deliver(out));
+                return;
+            }
+            // Too far back for the recent updates: fall through to fresh snapshots.
+        }
+        if let Some(entry) = self.sessions.get_mut(&msg.id) {
+            entry.busy = true;
+        }
+        let topics = msg.topics.clone();
+        let window = msg.window;
+        let snapshot = self.projector.send(WithModels::new(move |m: &Projections| {
+            let texts: Vec<String> = topics.iter().map(|t| m.snapshot_json(t, &window)).collect();
+            (m.position(), texts)
+        }));
+        ctx.spawn(snapshot.into_actor(self).map(move |answer, act, ctx| {
+            let id = msg.id;
+            act.snapshots_ready(msg, answer.ok(), &addr);
+            act.done(id, ctx);
+        }));
+    }
+
+    /// Sends `subscribed`, the snapshots and the updates after them, and subscribes.
+    fn snapshots_ready(
+        &mut self,
+        msg: SubscribeTopics,
+        answer: Option<(u64, Vec<String>)>,
+        addr: &Addr<WsSession>,
+    ) {
+        let internal_error = CloseSession {
+            code: 1011,
+            reason: "internal_error",
+            send_error: true,
+        };
+        let Some((position, snapshots)) = answer else {
+            return addr.do_send(internal_error);
+        };
+        let mut out = vec![(
+            ByteString::from(protocol::subscribed(&msg.request_id, &msg.names, position)),
+            MessageType::Subscribed,
+        )];
+        out.extend(
+            snapshots
+                .into_iter()
+                .map(|s| (ByteString::from(s), MessageType::Snapshot)),
+        );
+        match self.attach(msg.id, &msg.topics, &msg.window, position) {
+            Ok(backlog) => {
+                out.extend(backlog);
+                addr.do_send(Deliver(out));
+            }
+            Err(()) => addr.do_send(internal_error),
+        }
+    }
+
+    fn unsubscribe(&mut self, msg: UnsubscribeTopics) {
+        for topic in &msg.topics {
+            self.unsubscribe_one(msg.id, topic);
+        }
+        if let Some(entry) = self.sessions.get_mut(&msg.id) {
+            for topic in &msg.topics {
+                entry.topics.remove(topic);
+            }
+            entry.addr.do_send(Deliver(vec![(
+                ByteString::from(protocol::unsubscribed(&msg.request_id, &msg.names)),
+                MessageType::Unsubscribed,
+            )]));
+        }
+        self.report();
+    }
+}
+
+/// What a subscription to `topic` hears of: on `queue`, the window's statuses.
+fn statuses_of(topic: &Topic, window: &QueueWindow) -> Statuses {
+    match topic {
+        Topic::Queue => window.statuses,
+        _ => Statuses::ALL,
+    }
+}
+
+fn too_many_topics(held: usize, added: usize) -> String {
+    format!(
+        "a session holds at most {} topics: it holds {held}, and this subscribe adds {added}; \
+         nothing was subscribed",
+        protocol::MAX_TOPICS_PER_SESSION
+    )
 }
 
 fn kind(topic: &Topic) -> TopicKind {
@@ -238,7 +452,7 @@ impl Handler<Admit> for Registry {
 
 /// A session that authenticated. Answers the position its welcome shows.
 #[derive(Message)]
-#[rtype(result = "Result<u64, TooManyConnections>")]
+#[rtype(result = "Result<u64, NotRegistered>")]
 pub struct Register {
     pub id: Uuid,
     pub addr: Addr<WsSession>,
@@ -246,20 +460,29 @@ pub struct Register {
     pub ip: IpAddr,
 }
 
-#[derive(Debug)]
-pub struct TooManyConnections;
+/// Why a session was not registered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotRegistered {
+    TooManyConnections,
+    /// A revocation (or a disabling, a credentials change) after the token's check: close
+    /// with this code and reason.
+    Ended(u16, &'static str),
+}
 
 impl Handler<Register> for Registry {
-    type Result = Result<u64, TooManyConnections>;
+    type Result = Result<u64, NotRegistered>;
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
+        if let Some((code, reason)) = self.controls.refusal(&msg.principal) {
+            return Err(NotRegistered::Ended(code, reason));
+        }
         let user = msg.principal.user_id;
         let count = self.per_user.get(&user).copied().unwrap_or(0);
         if count >= self.limits.max_connections_per_user {
-            return Err(TooManyConnections);
+            return Err(NotRegistered::TooManyConnections);
         }
         if self.draining || self.sessions.len() >= self.limits.max_connections {
-            return Err(TooManyConnections);
+            return Err(NotRegistered::TooManyConnections);
         }
         *self.per_user.entry(user).or_default() += 1;
         let now = Timestamp::now();
@@ -271,7 +494,9 @@ impl Handler<Register> for Registry {
                 ip: msg.ip,
                 connected_at: now,
                 last_seen_at: now,
-                topics: Vec::new(),
+                topics: BTreeSet::new(),
+                busy: false,
+                waiting: VecDeque::new(),
             },
         );
         self.report();
@@ -305,6 +530,10 @@ impl Handler<Reauthenticated> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Reauthenticated, _: &mut Context<Self>) {
+        // The renewed token was checked at some position too: a revocation since ends it.
+        if let Some((code, reason)) = self.controls.refusal(&msg.principal) {
+            return self.close(msg.id, code, reason);
+        }
         if let Some(entry) = self.sessions.get_mut(&msg.id) {
             entry.principal = msg.principal;
         }
@@ -336,70 +565,20 @@ impl Handler<Seen> for Registry {
 pub struct SubscribeTopics {
     pub id: Uuid,
     pub request_id: Value,
+    /// The names as the client gave them, each topic once.
     pub names: Vec<String>,
+    /// The topics of `names`, in the same order.
     pub topics: Vec<Topic>,
     pub since: Option<u64>,
+    /// What the `queue` topic shows.
+    pub window: QueueWindow,
 }
 
 impl Handler<SubscribeTopics> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: SubscribeTopics, ctx: &mut Context<Self>) {
-        let Some(entry) = self.sessions.get(&msg.id) else {
-            return;
-        };
-        let addr = entry.addr.clone();
-        if let Some(since) = msg.since {
-            if let Ok(backlog) = self.attach(msg.id, &msg.topics, since) {
-                let mut out = vec![(
-                    ByteString::from(protocol::subscribed(
-                        &msg.request_id,
-                        &msg.names,
-                        self.position,
-                    )),
-                    MessageType::Subscribed,
-                )];
-                out.extend(backlog);
-                addr.do_send(Deliver(out));
-                return;
-            }
-            // Too far back for the recent updates: fall through to fresh snapshots.
-        }
-        let topics = msg.topics.clone();
-        let snapshot = self.projector.send(WithModels::new(move |m: &Projections| {
-            let texts: Vec<String> = topics.iter().map(|t| m.snapshot_json(t)).collect();
-            (m.position(), texts)
-        }));
-        ctx.spawn(snapshot.into_actor(self).map(move |answer, act, _| {
-            let Ok((position, snapshots)) = answer else {
-                addr.do_send(CloseSession {
-                    code: 1011,
-                    reason: "internal_error",
-                    send_error: true,
-                });
-                return;
-            };
-            let mut out = vec![(
-                ByteString::from(protocol::subscribed(&msg.request_id, &msg.names, position)),
-                MessageType::Subscribed,
-            )];
-            out.extend(
-                snapshots
-                    .into_iter()
-                    .map(|s| (ByteString::from(s), MessageType::Snapshot)),
-            );
-            match act.attach(msg.id, &msg.topics, position) {
-                Ok(backlog) => {
-                    out.extend(backlog);
-                    addr.do_send(Deliver(out));
-                }
-                Err(()) => addr.do_send(CloseSession {
-                    code: 1011,
-                    reason: "internal_error",
-                    send_error: true,
-                }),
-            }
-        }));
+        self.request(TopicRequest::Subscribe(msg), ctx);
     }
 }
 
@@ -415,18 +594,8 @@ pub struct UnsubscribeTopics {
 impl Handler<UnsubscribeTopics> for Registry {
     type Result = ();
 
-    fn handle(&mut self, msg: UnsubscribeTopics, _: &mut Context<Self>) {
-        for topic in &msg.topics {
-            self.unsubscribe_one(msg.id, topic);
-        }
-        if let Some(entry) = self.sessions.get_mut(&msg.id) {
-            entry.topics.retain(|t| !msg.topics.contains(t));
-            entry.addr.do_send(Deliver(vec![(
-                ByteString::from(protocol::unsubscribed(&msg.request_id, &msg.names)),
-                MessageType::Unsubscribed,
-            )]));
-        }
-        self.report();
+    fn handle(&mut self, msg: UnsubscribeTopics, ctx: &mut Context<Self>) {
+        self.request(TopicRequest::Unsubscribe(msg), ctx);
     }
 }
 
@@ -440,37 +609,24 @@ impl Handler<Published> for Registry {
             // Serialized once; every subscriber gets the same bytes.
             let text = ByteString::from(update.to_json());
             if let Some(subs) = self.topics.get(&update.topic) {
-                for (id, after) in subs {
-                    if update.position > *after {
+                for (id, sub) in subs {
+                    if update.position > sub.after && update.statuses.meets(sub.statuses) {
                         if let Some(entry) = self.sessions.get(id) {
                             entry.addr.do_send(super::session::Push(text.clone()));
                         }
                     }
                 }
             }
-            self.recent.push(update.position, update.topic, text);
+            self.recent
+                .push(update.position, update.topic, update.statuses, text);
         }
         if let Some(control) = msg.control {
+            self.controls.push(msg.position, control);
             let doomed: Vec<(Uuid, u16, &'static str)> = self
                 .sessions
                 .iter()
                 .filter_map(|(id, e)| {
-                    let p = &e.principal;
-                    match control {
-                        Control::TokenRevoked(jti) if p.jti == jti => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        Control::FamilyRevoked(f) if p.family == f => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        Control::UserDisabled(u) if p.user_id == u => {
-                            Some((*id, 4403, "user_disabled"))
-                        }
-                        Control::UserTokensVoided(u) if p.user_id == u => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        _ => None,
-                    }
+                    closes(control, &e.principal).map(|(code, reason)| (*id, code, reason))
                 })
                 .collect();
             for (id, code, reason) in doomed {
