@@ -9,7 +9,7 @@ use events::codec::{decode, encode};
 use libfuzzer_sys::fuzz_target;
 
 /// Every type name this build knows, and one it does not.
-const TYPES: [&str; 15] = [
+const TYPES: [&str; 16] = [
     "case_submitted",
     "case_claimed",
     "case_released",
@@ -23,6 +23,7 @@ const TYPES: [&str; 15] = [
     "user_password_changed",
     "token_revoked",
     "token_family_revoked",
+    "token_refreshed",
     "demo_store_marked",
     "no_such_event",
 ];
