@@ -56,9 +56,12 @@ impl Server {
         });
         let mut startup_log = Vec::new();
         let base_url = loop {
-            let line = rx
-                .recv_timeout(START_DEADLINE)
-                .expect("the server printed its address in time");
+            let line = rx.recv_timeout(START_DEADLINE).unwrap_or_else(|e| {
+                panic!(
+                    "the server did not print its address ({e}); it printed:\n{}",
+                    startup_log.join("\n")
+                )
+            });
             let address = line
                 .split("listening on ")
                 .nth(1)
