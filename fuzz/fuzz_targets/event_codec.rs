@@ -46,8 +46,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let again = encode(&event).expect("a decoded event encodes");
-    let round = decode(again.event_type, again.schema_version, again.codec, &again.payload)
-        .expect("what this build encodes, it decodes");
+    let round = decode(
+        again.event_type,
+        again.schema_version,
+        again.codec,
+        &again.payload,
+    )
+    .expect("what this build encodes, it decodes");
     // Compared as bytes, not values: a stored confidence may be NaN, which is not equal to
     // itself (the target's second run found one).
     let third = encode(&round).expect("a decoded event encodes");
