@@ -14,6 +14,7 @@ use crate::auth::{SlidingWindow, TokenService};
 use crate::config::Settings;
 use crate::http::json::BodyLimit;
 use crate::http::{self, AppState, LoginLimits};
+use crate::metrics::{ActorKind, MeteredAddr};
 use crate::lease::LeaseKeeper;
 use crate::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WaitForPosition,
@@ -50,7 +51,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         snapshot_every_events: settings.snapshot_every,
         snapshot_interval: settings.snapshot_interval,
     };
-    let projector = Projector::new(store.clone(), start.models, start.anchor, config).start();
+    let projector = MeteredAddr::new(
+        Projector::new(store.clone(), start.models, start.anchor, config).start(),
+        ActorKind::Projector,
+    );
 
     // Judge "no users yet" on the whole history, not on a half-replayed model.
     projector
@@ -93,6 +97,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         head,
     )
     .start();
+    let registry = MeteredAddr::new(registry, ActorKind::Registry);
     let ws = WsContext {
         registry: registry.clone(),
         session: SessionConfig {

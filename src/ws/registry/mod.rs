@@ -30,7 +30,7 @@ use super::protocol;
 use super::recent::Recent;
 use super::session::{CloseSession, Deliver, Heartbeat, WsSession};
 use crate::auth::{Principal, RetryAfter, SlidingWindow};
-use crate::metrics::{metrics, MessageType, TopicKind};
+use crate::metrics::{actor_handled, metrics, ActorKind, MessageType, MeteredAddr, TopicKind};
 use crate::projector::{
     Control, Projector, Published, Subscribe as ProjectorSubscribe, WithModels,
 };
@@ -50,7 +50,7 @@ pub struct Limits {
 }
 
 struct Entry {
-    addr: Addr<WsSession>,
+    addr: MeteredAddr<WsSession>,
     principal: Principal,
     ip: IpAddr,
     connected_at: Timestamp,
@@ -60,7 +60,7 @@ struct Entry {
 
 pub struct Registry {
     limits: Limits,
-    projector: Addr<Projector>,
+    projector: MeteredAddr<Projector>,
     sessions: HashMap<Uuid, Entry>,
     per_user: HashMap<Uuid, usize>,
     /// Per topic: the sessions and the position after which each wants updates.
@@ -74,7 +74,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(limits: Limits, projector: Addr<Projector>, head: u64) -> Self {
+    pub fn new(limits: Limits, projector: MeteredAddr<Projector>, head: u64) -> Self {
         let connects = SlidingWindow::new(limits.connect_attempts_per_ip, limits.connect_window);
         Registry {
             limits,
@@ -241,7 +241,7 @@ impl Handler<Admit> for Registry {
 #[rtype(result = "Result<u64, TooManyConnections>")]
 pub struct Register {
     pub id: Uuid,
-    pub addr: Addr<WsSession>,
+    pub addr: MeteredAddr<WsSession>,
     pub principal: Principal,
     pub ip: IpAddr,
 }
@@ -430,10 +430,13 @@ impl Handler<UnsubscribeTopics> for Registry {
     }
 }
 
+crate::metered_actor!(Registry);
+
 impl Handler<Published> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Published, _: &mut Context<Self>) {
+        actor_handled(ActorKind::Registry);
         let started = Instant::now();
         self.position = self.position.max(msg.position);
         for update in msg.updates.iter() {
