@@ -408,4 +408,5 @@ pub fn assert_audit_event_shape(event: &Value) {
     }
 }
 
+pub mod prometheus;
 pub mod ws;
