@@ -102,8 +102,14 @@ fn operations_anchors() -> BTreeSet<String> {
 
 #[test]
 fn the_rules_file_holds_the_alerts_operators_asked_for_each_with_a_runbook() {
-    let names = alert_names_in_rules_file();
-    assert_eq!(names, ALERTS, "the alerts of alerts.yml");
+    let names: BTreeSet<String> = alert_names_in_rules_file().into_iter().collect();
+    let expected: BTreeSet<String> = ALERTS.iter().map(|a| a.to_string()).collect();
+    assert_eq!(names, expected, "the alerts of alerts.yml");
+    assert_eq!(
+        alert_names_in_rules_file().len(),
+        ALERTS.len(),
+        "each alert once"
+    );
     let rules = read(&monitoring("prometheus/alerts.yml"));
     let anchors = operations_anchors();
     for name in ALERTS {
