@@ -14,8 +14,8 @@ use crate::auth::{SlidingWindow, TokenService};
 use crate::config::Settings;
 use crate::http::json::BodyLimit;
 use crate::http::{self, AppState, LoginLimits};
-use crate::metrics::{ActorKind, MeteredAddr};
 use crate::lease::LeaseKeeper;
+use crate::metrics::{ActorKind, MeteredAddr};
 use crate::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WaitForPosition,
     WithModels,

@@ -60,7 +60,10 @@ fn defaults_follow_the_design() {
     assert_eq!(s.claim_lease, Duration::from_secs(15 * 60));
     assert!(!s.demo);
     assert_eq!(s.log, "info");
-    assert_eq!(s.log_format, None, "decided at start by whether stderr is a terminal");
+    assert_eq!(
+        s.log_format, None,
+        "decided at start by whether stderr is a terminal"
+    );
     assert_eq!(s.shutdown_timeout, Duration::from_secs(30));
     assert_eq!(s.max_body_bytes, 65_536);
     assert_eq!(s.config_file, None);

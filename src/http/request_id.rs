@@ -46,7 +46,10 @@ mod tests {
 
     #[test]
     fn a_clean_client_id_is_kept_and_anything_else_replaced() {
-        assert_eq!(RequestId::from_header(Some("abc-123_x.y:z")).0, "abc-123_x.y:z");
+        assert_eq!(
+            RequestId::from_header(Some("abc-123_x.y:z")).0,
+            "abc-123_x.y:z"
+        );
         for bad in [
             "",
             "has space",

@@ -273,7 +273,10 @@ mod tests {
     #[test]
     fn closed_sets_for_stop_reasons_methods_and_status_classes() {
         assert_eq!(StopReason::of_close("normal"), StopReason::ClientClosed);
-        assert_eq!(StopReason::of_close("slow_consumer"), StopReason::SlowConsumer);
+        assert_eq!(
+            StopReason::of_close("slow_consumer"),
+            StopReason::SlowConsumer
+        );
         assert_eq!(StopReason::of_close("whatever"), StopReason::InternalError);
         assert!(StopReason::Kicked.is_limit() && !StopReason::GoingAway.is_limit());
         assert_eq!(HttpMethod::of("PATCH"), HttpMethod::Patch);

@@ -306,7 +306,10 @@ impl Metrics {
 
     /// Whether the node is ready, as `GET /readyz` judges it.
     pub fn set_ready(&self, ready: bool) {
-        self.pipeline.instruments.ready.record(u64::from(ready), &[]);
+        self.pipeline
+            .instruments
+            .ready
+            .record(u64::from(ready), &[]);
     }
 
     fn update_positions(&self, change: impl FnOnce(&mut Positions)) {

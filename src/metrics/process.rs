@@ -39,7 +39,8 @@ pub fn read() -> Option<ProcessStats> {
         // Counting the directory opens one descriptor itself.
         open_fds: open_fds.saturating_sub(1),
         max_fds: parse_max_open_files(&limits)?,
-        start_time_seconds: parse_boot_time(&system)? as f64 + start_ticks as f64 / TICKS_PER_SECOND,
+        start_time_seconds: parse_boot_time(&system)? as f64
+            + start_ticks as f64 / TICKS_PER_SECOND,
     })
 }
 
@@ -99,7 +100,10 @@ mod tests {
                       Max cpu time              unlimited            unlimited            seconds\n\
                       Max open files            1024                 524288               files\n";
         assert_eq!(parse_max_open_files(limits), Some(1024));
-        assert_eq!(parse_boot_time("cpu  1 2 3\nbtime 1700000000\n"), Some(1_700_000_000));
+        assert_eq!(
+            parse_boot_time("cpu  1 2 3\nbtime 1700000000\n"),
+            Some(1_700_000_000)
+        );
     }
 
     #[cfg(target_os = "linux")]

@@ -342,35 +342,24 @@ fn observed(m: &Meter) -> Observed {
                 }
             })
             .build(),
-        _resident: m
-            .u64_observable_gauge("process_resident_memory_bytes")
-            .with_description("Memory the process holds in RAM (resident set size), in bytes.")
-            .with_callback(|o| {
-                if let Some(p) = process::read() {
-                    o.observe(p.resident_bytes, &[]);
-                }
-            })
-            .build(),
-        _open_fds: m
-            .u64_observable_gauge("process_open_fds")
-            .with_description("File descriptors the process has open (sockets and files).")
-            .with_callback(|o| {
-                if let Some(p) = process::read() {
-                    o.observe(p.open_fds, &[]);
-                }
-            })
-            .build(),
-        _max_fds: m
-            .u64_observable_gauge("process_max_fds")
-            .with_description(
-                "The most file descriptors the process may open (ulimit -n); past it, connections are refused.",
-            )
-            .with_callback(|o| {
-                if let Some(p) = process::read() {
-                    o.observe(p.max_fds, &[]);
-                }
-            })
-            .build(),
+        _resident: process_gauge(
+            m,
+            "process_resident_memory_bytes",
+            "Memory the process holds in RAM (resident set size), in bytes.",
+            |p| p.resident_bytes,
+        ),
+        _open_fds: process_gauge(
+            m,
+            "process_open_fds",
+            "File descriptors the process has open (sockets and files).",
+            |p| p.open_fds,
+        ),
+        _max_fds: process_gauge(
+            m,
+            "process_max_fds",
+            "The most file descriptors the process may open (ulimit -n); past it, connections are refused.",
+            |p| p.max_fds,
+        ),
         _start_time: m
             .f64_observable_gauge("process_start_time_seconds")
             .with_description("When the process started, in seconds since the Unix epoch.")
@@ -381,4 +370,21 @@ fn observed(m: &Meter) -> Observed {
             })
             .build(),
     }
+}
+
+/// A gauge of one process figure, read from `/proc` at each scrape.
+fn process_gauge(
+    m: &Meter,
+    name: &'static str,
+    help: &'static str,
+    pick: fn(&process::ProcessStats) -> u64,
+) -> ObservableGauge<u64> {
+    m.u64_observable_gauge(name)
+        .with_description(help)
+        .with_callback(move |o| {
+            if let Some(p) = process::read() {
+                o.observe(pick(&p), &[]);
+            }
+        })
+        .build()
 }

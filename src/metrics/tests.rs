@@ -86,7 +86,10 @@ fn every_metric_has_its_exact_name_type_and_labels() {
             .lines()
             .find_map(|l| l.strip_prefix(&format!("# HELP {name} ")))
             .unwrap_or_else(|| panic!("# HELP {name} in:\n{text}"));
-        assert!(help.len() > 20, "a HELP that says something: {name}: {help}");
+        assert!(
+            help.len() > 20,
+            "a HELP that says something: {name}: {help}"
+        );
     }
     for (name, kind) in METRICS {
         assert!(
