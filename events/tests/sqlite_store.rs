@@ -207,8 +207,16 @@ async fn the_observer_sees_every_commit_with_its_batch_size() {
         .await;
     assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
     let seen = commits.0.lock().unwrap().clone();
-    assert_eq!(seen.iter().map(|c| c.appends).sum::<usize>(), 65, "{seen:?}");
-    assert_eq!(seen.iter().map(|c| c.events).sum::<usize>(), 128, "{seen:?}");
+    assert_eq!(
+        seen.iter().map(|c| c.appends).sum::<usize>(),
+        65,
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().map(|c| c.events).sum::<usize>(),
+        128,
+        "{seen:?}"
+    );
     assert!(seen.iter().all(|c| c.appends >= 1), "{seen:?}");
     assert_eq!(seen.last().map(|c| c.events), Some(0), "{seen:?}");
 }
