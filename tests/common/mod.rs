@@ -56,8 +56,8 @@ impl Server {
             let line = rx
                 .recv_timeout(START_DEADLINE)
                 .expect("the server printed its address in time");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_owned();
+            if let Some(address) = listening_on(&line) {
+                break address;
             }
         };
         Server {
@@ -85,6 +85,17 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address of a `listening on http://…` log line, in either log format (a text line, or a
+/// JSON object whose `message` says it: the default when stderr is not a terminal).
+pub fn listening_on(line: &str) -> Option<String> {
+    let message = match serde_json::from_str::<Value>(line) {
+        Ok(json) => json["message"].as_str()?.to_owned(),
+        Err(_) => line.to_owned(),
+    };
+    let address = message.split("listening on ").nth(1)?;
+    Some(address.trim().to_owned())
 }
 
 /// Runs `adjudicator <args>` to completion; returns its status and what it printed on stderr.
@@ -397,4 +408,5 @@ pub fn assert_audit_event_shape(event: &Value) {
     }
 }
 
+pub mod prometheus;
 pub mod ws;
