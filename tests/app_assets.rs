@@ -284,3 +284,42 @@ async fn every_module_import_resolves_and_nothing_points_to_another_origin() {
         "the app's modules import each other ({checked} imports)"
     );
 }
+
+/// The upgrade's HTTP status for a WebSocket request with `Origin: origin` (101 = upgraded).
+async fn upgrade_status(server: &Server, origin: &str) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Error;
+    let url = format!(
+        "{}/api/v1/ws",
+        server.base_url.replacen("http://", "ws://", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("the upgrade failed: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn the_app_may_open_a_websocket_when_other_origins_are_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--allowed-origins", "https://review.example.org"],
+    );
+    // The page the server itself serves: its origin is the server's own.
+    assert_eq!(upgrade_status(&server, &server.base_url).await, 101);
+    assert_eq!(
+        upgrade_status(&server, "https://review.example.org").await,
+        101
+    );
+    assert_eq!(upgrade_status(&server, "http://evil.example").await, 403);
+    let lookalike = server
+        .base_url
+        .replacen("127.0.0.1", "127.0.0.1.evil.example", 1);
+    assert_eq!(upgrade_status(&server, &lookalike).await, 403);
+}
