@@ -104,14 +104,7 @@ async fn a_valid_login_connects_and_shows_the_queue() {
     for stat in ["pending", "in_review", "escalated", "decided"] {
         let css = format!("#stats [data-stat=\"{stat}\"]");
         let want = stats[stat].to_string();
-        browser
-            .wait_js(
-                &format!("{css} = {want}"),
-                "const e = document.querySelector(arguments[0]);
-                 return !!e && e.textContent.trim() === arguments[1];",
-                vec![json!(css), json!(want)],
-            )
-            .await;
+        browser.wait_text(&css, &want).await;
     }
     let rtt = browser.attr("#connection", "data-rtt-ms").await;
     browser.screenshot("queue").await;

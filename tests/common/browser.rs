@@ -334,6 +334,19 @@ impl Browser {
         .await;
     }
 
+    /// Waits until the text of the element matching `css`, trimmed, is `text`.
+    pub async fn wait_text(&self, css: &str, text: &str) {
+        let script = r#"
+            const e = document.querySelector(arguments[0]);
+            return !!e && e.textContent.trim() === arguments[1];"#;
+        self.wait_js(
+            &format!("{css} to say {text:?}"),
+            script,
+            vec![json!(css), json!(text)],
+        )
+        .await;
+    }
+
     /// The visible text of the first element matching `css` (`None` if there is none).
     pub async fn text(&self, css: &str) -> Option<String> {
         let script = r#"
