@@ -601,7 +601,7 @@ export class AdjudicatorClient extends EventTarget {
       this.resubscribe(sub);
       return;
     }
-    if (sub && m.code === 'bad_message' && sub.queue && !this.legacyQueue && /queue/.test(m.message || '')) {
+    if (sub && m.code === 'bad_message' && sub.queue && !this.legacyQueue && /unknown field `queue`/.test(m.message || '')) {
       // A server from before the queue window: it sends the whole queue; the page windows it.
       this.legacyQueue = true;
       this.sendSubscribe(sub, sub.position > 0);
