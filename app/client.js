@@ -35,6 +35,9 @@ export const DEFAULTS = Object.freeze({
   backoffCapMs: 30000,
   stableAfterMs: 60000,
   renewAtFraction: 0.8,
+  // A socket that has not been welcomed by then (a half-open network, a frozen server) is
+  // given up and tried again.
+  connectTimeoutMs: 10000,
   // A token this close to its end is renewed before connecting rather than after.
   renewMarginMs: 5000,
 });
@@ -92,6 +95,7 @@ const REASONS = {
   user_unknown: 'Your account no longer exists.',
   heartbeat_timeout: 'The connection went quiet and was closed. Reconnecting.',
   pong_timeout: 'The server stopped answering. Reconnecting.',
+  connect_timeout: 'The server did not answer in time. Retrying.',
   slow_consumer: 'The connection fell behind and was closed. Catching up.',
   message_rate: 'Too many messages were sent. Slowing down.',
   going_away: 'The server is restarting. Reconnecting.',
@@ -254,7 +258,7 @@ export class AdjudicatorClient extends EventTarget {
     this.subscriptions = new Map(); // request id → subscription
     this.byTopic = new Map(); // topic → subscription
     this.lastPosition = new Map(); // topic → highest position applied
-    this.timers = { retry: null, ping: null, renew: null, stable: null };
+    this.timers = { retry: null, ping: null, renew: null, stable: null, connect: null };
     this.pings = new Map(); // ping id → { sent, timer }
     this.missed = 0;
     this.skewMs = 0; // server clock − local clock, from pongs
@@ -375,6 +379,10 @@ export class AdjudicatorClient extends EventTarget {
       return;
     }
     this.socket = socket;
+    clearTimeout(this.timers.connect);
+    this.timers.connect = setTimeout(() => {
+      if (this.socket === socket && this.state !== 'connected') this.abandon('connect_timeout');
+    }, this.options.connectTimeoutMs);
     let lastError = null;
     socket.onmessage = (e) => this.onMessage(e.data);
     socket.onerror = () => {
@@ -397,6 +405,7 @@ export class AdjudicatorClient extends EventTarget {
 
   /** The socket is gone: decide, from the close code, whether and when to try again. */
   dropped({ code, reason }) {
+    clearTimeout(this.timers.connect);
     this.stopHeartbeat();
     clearTimeout(this.timers.stable);
     clearTimeout(this.timers.renew);
@@ -550,6 +559,7 @@ export class AdjudicatorClient extends EventTarget {
   }
 
   onWelcome(m) {
+    clearTimeout(this.timers.connect);
     this.sessionId = m.session_id || '';
     this.user = m.user || null;
     this.position = Math.max(this.position, m.position || 0);

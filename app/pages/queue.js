@@ -7,6 +7,8 @@ import { actionButtons, createCaseDialog } from '../actions.js';
 import { $$, h, replace, setText } from '../dom.js';
 import { PRIORITY_LABELS, STATUS_LABELS, countdown, duration, number, percent, who } from '../format.js';
 import { OPEN_STATUSES, QueueWindow } from '../queue-model.js';
+import { api } from '../session.js';
+import { userNames } from '../timeline.js';
 
 export const title = 'Queue';
 
@@ -24,6 +26,7 @@ export function mount(root, ctx) {
   let announceTimer = null;
   let lastRefill = 0;
   let refillTimer = null;
+  let names = new Map(); // user id → username (administrators only)
 
   // -- the page's skeleton --
   const stat = (key, label) =>
@@ -76,7 +79,7 @@ export function mount(root, ctx) {
       ? h(
           'span',
           {},
-          who(c.claimed_by, user),
+          who(c.claimed_by, user, names),
           ' · ',
           h('span', { class: 'lease', dataset: { countdownTo: c.claim_expires_at } }, countdown(Date.parse(c.claim_expires_at) - now())),
           ' left',
@@ -252,6 +255,12 @@ export function mount(root, ctx) {
   client.addEventListener('snapshot', onSnapshot);
   client.addEventListener('update', onUpdate);
   render();
+  userNames(api, user).then((n) => {
+    names = n;
+    if (!n.size) return;
+    for (const el of cards.values()) el.dataset.stale = 'true';
+    render();
+  });
 
   return () => {
     clearInterval(ticker);
