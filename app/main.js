@@ -31,6 +31,7 @@ const app = {
   unbindIndicator: null,
   page: null, // { name, param, unmount }
   signinError: '',
+  afterSignIn: '', // the page asked for before signing in
 };
 
 const has = (user, roles) => !!user && user.roles.some((r) => roles.includes(r));
@@ -57,7 +58,9 @@ export function navigate(name, param = '') {
 function route() {
   let { name, param } = parseHash();
   if (!app.user) {
+    if (name && name !== 'signin' && PAGES[name]) app.afterSignIn = location.hash;
     name = 'signin';
+    param = '';
   } else if (!PAGES[name] || name === 'signin' || (PAGES[name].roles && !has(app.user, PAGES[name].roles))) {
     name = home(app.user);
     param = '';
@@ -134,6 +137,10 @@ async function startSession() {
     notice.show(reason, describeReason(reason), { reconnect: () => client.reconnectNow() });
   });
   client.connect();
+  if (app.afterSignIn) {
+    history.replaceState(null, '', app.afterSignIn);
+    app.afterSignIn = '';
+  }
   if (app.page) {
     app.page.unmount && app.page.unmount();
     app.page = null;
