@@ -50,15 +50,14 @@ fn next_whole_second() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_sees_the_queue_as_of_an_earlier_instant() {
-    if !available("an_auditor_sees_the_queue_as_of_an_earlier_instant") {
+    let Some(demo) = Demo::start("an_auditor_sees_the_queue_as_of_an_earlier_instant", &[]) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
-    let auditor = login(&server, "auditor", &demo_password("auditor")).await;
-    let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
-    let classifier = classifier_token(&server).await;
-    let before = submit(&server, &classifier, "E2E-ASOF-BEFORE", "urgent").await;
+    };
+    let server = &demo.server;
+    let auditor = login(server, "auditor", &demo_password("auditor")).await;
+    let reviewer = login(server, "reviewer", &demo_password("reviewer")).await;
+    let classifier = classifier_token(server).await;
+    let before = submit(server, &classifier, "E2E-ASOF-BEFORE", "urgent").await;
     let before_id = id_of(&before);
     let head_then = before["position"].as_u64().expect("position");
 
@@ -80,25 +79,25 @@ async fn an_auditor_sees_the_queue_as_of_an_earlier_instant() {
     .await;
     let rfc3339 = events::Timestamp::from_micros(instant as i64 * 1_000_000).to_rfc3339();
     let input_value = &rfc3339[..19];
-    let then = queue_as_of(&server, &auditor, &rfc3339).await;
+    let then = queue_as_of(server, &auditor, &rfc3339).await;
     assert!(then.contains(&(before_id.clone(), "pending".to_owned())));
 
     // After it: the case is claimed and decided, and another one arrives.
-    claim(&server, &reviewer, &before_id).await;
+    claim(server, &reviewer, &before_id).await;
     let body = json!({"decision": "confirm", "notes": "Matches the excerpt."});
     let path = format!("/api/v1/cases/{before_id}/decision");
-    assert_json(post(&server, &path, Some(&reviewer), &body).await, 200).await;
-    let after = submit(&server, &classifier, "E2E-ASOF-AFTER", "urgent").await;
+    assert_json(post(server, &path, Some(&reviewer), &body).await, 200).await;
+    let after = submit(server, &classifier, "E2E-ASOF-AFTER", "urgent").await;
     let after_id = id_of(&after);
-    let now = queue_as_of(&server, &auditor, &after["position"].to_string()).await;
+    let now = queue_as_of(server, &auditor, &after["position"].to_string()).await;
     assert_ne!(now, then, "the queue changed after the instant");
     assert_eq!(
-        queue_as_of(&server, &auditor, &rfc3339).await,
+        queue_as_of(server, &auditor, &rfc3339).await,
         then,
         "the server's answer for the instant did not change"
     );
 
-    let browser = Browser::launch(&server).await;
+    let browser = Browser::launch(server).await;
     browser.sign_in("auditor", &demo_password("auditor")).await;
     browser.wait_for("#audit-page").await;
     assert_eq!(
@@ -117,7 +116,7 @@ async fn an_auditor_sees_the_queue_as_of_an_earlier_instant() {
     assert!(!label.is_empty(), "#asof-label names what is shown");
 
     // As of a position: the same, by the other input.
-    let at_position = queue_as_of(&server, &auditor, &head_then.to_string()).await;
+    let at_position = queue_as_of(server, &auditor, &head_then.to_string()).await;
     assert_eq!(at_position, then);
     browser
         .set_value("#asof-position", &head_then.to_string())
@@ -156,13 +155,15 @@ async fn an_auditor_sees_the_queue_as_of_an_earlier_instant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_kicks_a_session_and_the_page_says_an_operator_closed_it() {
-    if !available("an_admin_kicks_a_session_and_the_page_says_an_operator_closed_it") {
+    let Some(demo) = Demo::start(
+        "an_admin_kicks_a_session_and_the_page_says_an_operator_closed_it",
+        &[],
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
+    };
+    let server = &demo.server;
     let admin_password = admin_password(&server.data_dir);
-    let (reviewer, operator) = tokio::join!(Browser::launch(&server), Browser::launch(&server));
+    let (reviewer, operator) = tokio::join!(Browser::launch(server), Browser::launch(server));
 
     let kicked = reviewer
         .sign_in("reviewer", &demo_password("reviewer"))
@@ -217,8 +218,8 @@ async fn an_admin_kicks_a_session_and_the_page_says_an_operator_closed_it() {
         .wait_attr("#connection", "data-state", "offline")
         .await;
     operator.wait_gone(&row).await;
-    let token = admin_token(&server).await;
-    let live: Vec<Value> = sessions(&server, &token).await;
+    let token = admin_token(server).await;
+    let live: Vec<Value> = sessions(server, &token).await;
     assert!(!live.iter().any(|s| s["id"] == kicked.as_str()), "{live:?}");
     eprintln!("kicked: {notice}");
 }

@@ -56,14 +56,16 @@ async fn assert_same_origin(browser: &Browser, page: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_loads_only_from_its_own_origin_under_a_strict_csp() {
-    if !available("every_page_loads_only_from_its_own_origin_under_a_strict_csp") {
+    let Some(demo) = Demo::start(
+        "every_page_loads_only_from_its_own_origin_under_a_strict_csp",
+        &[],
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
+    };
+    let server = &demo.server;
 
     // The policy, as `/` sends it.
-    let answer = get(&server, "/", None).await;
+    let answer = get(server, "/", None).await;
     assert_eq!(answer.status().as_u16(), 200);
     let csp = answer
         .headers()
@@ -89,7 +91,7 @@ async fn every_page_loads_only_from_its_own_origin_under_a_strict_csp() {
         }
     }
 
-    let browser = Browser::launch(&server).await;
+    let browser = Browser::launch(server).await;
     let mut loaded = 0;
 
     // Sign-in.
@@ -106,8 +108,8 @@ async fn every_page_loads_only_from_its_own_origin_under_a_strict_csp() {
     browser.js(WATCH_VIOLATIONS, vec![]).await;
     browser.wait_for("#queue-list > [data-case-id]").await;
     loaded += assert_same_origin(&browser, "the queue").await;
-    let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
-    let first = queue_ids(&server, &reviewer).await.remove(0);
+    let reviewer = login(server, "reviewer", &demo_password("reviewer")).await;
+    let first = queue_ids(server, &reviewer).await.remove(0);
     browser.open(&format!("/#/case/{first}")).await;
     browser.wait_for("#case-timeline li[data-event-type]").await;
     loaded += assert_same_origin(&browser, "a case").await;
@@ -127,7 +129,7 @@ async fn every_page_loads_only_from_its_own_origin_under_a_strict_csp() {
     browser.wait_for("#audit-page").await;
     browser.click("#verify-run").await;
     browser.wait_attr("#verify-result", "data-ok", "true").await;
-    let stats = assert_json(get(&server, "/api/v1/stats", Some(&reviewer)).await, 200).await;
+    let stats = assert_json(get(server, "/api/v1/stats", Some(&reviewer)).await, 200).await;
     browser
         .set_value("#asof-position", &stats["position"].to_string())
         .await;

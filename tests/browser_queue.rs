@@ -99,14 +99,16 @@ async fn wait_queue(browser: &Browser, what: &str, expected: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_submitted_over_the_api_appears_in_an_open_queue_within_a_second() {
-    if !available("a_case_submitted_over_the_api_appears_in_an_open_queue_within_a_second") {
+    let Some(demo) = Demo::start(
+        "a_case_submitted_over_the_api_appears_in_an_open_queue_within_a_second",
+        &[],
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
-    let browser = Browser::launch(&server).await;
-    let classifier = classifier_token(&server).await;
-    let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
+    };
+    let server = &demo.server;
+    let browser = Browser::launch(server).await;
+    let classifier = classifier_token(server).await;
+    let reviewer = login(server, "reviewer", &demo_password("reviewer")).await;
 
     browser
         .sign_in("reviewer", &demo_password("reviewer"))
@@ -114,7 +116,7 @@ async fn a_case_submitted_over_the_api_appears_in_an_open_queue_within_a_second(
     wait_queue(
         &browser,
         "the demo queue",
-        &queue_ids(&server, &reviewer).await,
+        &queue_ids(server, &reviewer).await,
     )
     .await;
     browser.js(WATCH_QUEUE, vec![Value::Null]).await;
@@ -130,7 +132,7 @@ async fn a_case_submitted_over_the_api_appears_in_an_open_queue_within_a_second(
     for (n, priority) in ["urgent", "normal", "low"].into_iter().enumerate() {
         let subject = format!("E2E-PUSH-{n}");
         let sent = now_ms();
-        let case = submit(&server, &classifier, &subject, priority).await;
+        let case = submit(server, &classifier, &subject, priority).await;
         let id = id_of(&case);
         let shown = stamped(&browser, "appeared", &id, WAIT).await;
         latencies.push(shown - sent);
@@ -143,7 +145,7 @@ async fn a_case_submitted_over_the_api_appears_in_an_open_queue_within_a_second(
         wait_queue(
             &browser,
             "the server's order",
-            &queue_ids(&server, &reviewer).await,
+            &queue_ids(server, &reviewer).await,
         )
         .await;
         // Announced to screen readers, by its subject.
@@ -156,7 +158,7 @@ async fn a_case_submitted_over_the_api_appears_in_an_open_queue_within_a_second(
             )
             .await;
     }
-    let stats = assert_json(get(&server, "/api/v1/stats", Some(&reviewer)).await, 200).await;
+    let stats = assert_json(get(server, "/api/v1/stats", Some(&reviewer)).await, 200).await;
     browser
         .wait_text(
             "#stats [data-stat=\"pending\"]",
@@ -174,20 +176,22 @@ async fn a_case_submitted_over_the_api_appears_in_an_open_queue_within_a_second(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_reviewer_a_decides_a_case_reviewer_b_queue_drops_it_within_a_second() {
-    if !available("when_reviewer_a_decides_a_case_reviewer_b_queue_drops_it_within_a_second") {
+    let Some(demo) = Demo::start(
+        "when_reviewer_a_decides_a_case_reviewer_b_queue_drops_it_within_a_second",
+        &[],
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
-    let admin = common::ws::admin_token(&server).await;
+    };
+    let server = &demo.server;
+    let admin = common::ws::admin_token(server).await;
     let b_password = "reviewer-bee-password";
-    create_user(&server, &admin, "bea", b_password, &["reviewer"]).await;
-    let classifier = classifier_token(&server).await;
-    let case = submit(&server, &classifier, "E2E-DECIDE-1", "urgent").await;
+    create_user(server, &admin, "bea", b_password, &["reviewer"]).await;
+    let classifier = classifier_token(server).await;
+    let case = submit(server, &classifier, "E2E-DECIDE-1", "urgent").await;
     let id = id_of(&case);
     let item = format!("#queue-list > [data-case-id=\"{id}\"]");
 
-    let (a, b) = tokio::join!(Browser::launch(&server), Browser::launch(&server));
+    let (a, b) = tokio::join!(Browser::launch(server), Browser::launch(server));
     a.sign_in("reviewer", &demo_password("reviewer")).await;
     b.sign_in("bea", b_password).await;
     a.wait_for(&item).await;
@@ -210,8 +214,8 @@ async fn when_reviewer_a_decides_a_case_reviewer_b_queue_drops_it_within_a_secon
     a.click("#decision-submit").await;
 
     let gone = stamped(&b, "gone", &id, WAIT).await;
-    let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
-    let decided = common::seed::case(&server, &reviewer, &id).await;
+    let reviewer = login(server, "reviewer", &demo_password("reviewer")).await;
+    let decided = common::seed::case(server, &reviewer, &id).await;
     assert_eq!(decided["adjudication_status"], "decided", "{decided}");
     assert_eq!(decided["decision"], "amend", "{decided}");
     assert_eq!(decided["final_culpability"], "knowingly", "{decided}");
@@ -262,12 +266,11 @@ async fn when_reviewer_a_decides_a_case_reviewer_b_queue_drops_it_within_a_secon
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_server_restart_the_page_reconnects_and_shows_every_case_missed_once() {
-    if !available("after_a_server_restart_the_page_reconnects_and_shows_every_case_missed_once") {
+    let test = "after_a_server_restart_the_page_reconnects_and_shows_every_case_missed_once";
+    let Some(Demo { server, dir }) = Demo::start(test, &[]) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    };
     let data = dir.path().join("data");
-    let server = start_demo(&data, &[]);
     let listen = server.base_url.trim_start_matches("http://").to_owned();
     let browser = Browser::launch(&server).await;
     let first_session = browser
@@ -299,7 +302,14 @@ async fn after_a_server_restart_the_page_reconnects_and_shows_every_case_missed_
     let mut submitted = Vec::new();
     let decided_away;
     {
-        let elsewhere = start_demo(&data, &[]);
+        // Anywhere but the page's port (port 0 could, rarely, hand that one out again).
+        let elsewhere = loop {
+            let candidate = start_demo(&data, &[]);
+            if candidate.base_url.trim_start_matches("http://") != listen {
+                break candidate;
+            }
+            assert!(candidate.terminate().success());
+        };
         let classifier = classifier_token(&elsewhere).await;
         for n in 0..3 {
             let case = submit(&elsewhere, &classifier, &format!("E2E-AWAY-{n}"), "urgent").await;

@@ -63,12 +63,11 @@ async fn stays_connected(browser: &Browser, session_id: &str, period: Duration, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_login_connects_and_shows_the_queue() {
-    if !available("a_valid_login_connects_and_shows_the_queue") {
+    let Some(demo) = Demo::start("a_valid_login_connects_and_shows_the_queue", &[]) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
-    let browser = Browser::launch(&server).await;
+    };
+    let server = &demo.server;
+    let browser = Browser::launch(server).await;
 
     let session_id = browser
         .sign_in("reviewer", &demo_password("reviewer"))
@@ -80,15 +79,15 @@ async fn a_valid_login_connects_and_shows_the_queue() {
     assert!(user.contains("reviewer") || user.contains("Rita"), "{user}");
 
     // The session the indicator names is the server's, for this user.
-    let admin = admin_token(&server).await;
+    let admin = admin_token(server).await;
     assert_eq!(
-        live_sessions_of(&server, &admin, "reviewer").await,
+        live_sessions_of(server, &admin, "reviewer").await,
         vec![session_id.clone()]
     );
 
     // The queue shows the server's queue, in its order, with its statistics.
-    let token = login(&server, "reviewer", &demo_password("reviewer")).await;
-    let expected = queue_ids(&server, &token).await;
+    let token = login(server, "reviewer", &demo_password("reviewer")).await;
+    let expected = queue_ids(server, &token).await;
     assert!(expected.len() >= 10, "the demo queue: {expected:?}");
     let shown = browser
         .wait_js(
@@ -100,7 +99,7 @@ async fn a_valid_login_connects_and_shows_the_queue() {
         )
         .await;
     assert_eq!(shown, json!(expected), "the queue in the server's order");
-    let stats = assert_json(get(&server, "/api/v1/stats", Some(&token)).await, 200).await;
+    let stats = assert_json(get(server, "/api/v1/stats", Some(&token)).await, 200).await;
     for stat in ["pending", "in_review", "escalated", "decided"] {
         let css = format!("#stats [data-stat=\"{stat}\"]");
         let want = stats[stat].to_string();
@@ -127,12 +126,11 @@ async fn a_valid_login_connects_and_shows_the_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_token_the_app_shows_the_sign_in_page() {
-    if !available("without_a_token_the_app_shows_the_sign_in_page") {
+    let Some(demo) = Demo::start("without_a_token_the_app_shows_the_sign_in_page", &[]) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
-    let browser = Browser::launch(&server).await;
+    };
+    let server = &demo.server;
+    let browser = Browser::launch(server).await;
 
     for path in ["/", "/#/queue", "/#/audit"] {
         browser.open(path).await;
@@ -158,24 +156,26 @@ async fn without_a_token_the_app_shows_the_sign_in_page() {
         .js("return [localStorage.length, document.cookie];", vec![])
         .await;
     assert_eq!(elsewhere, json!([0, ""]));
-    let admin = admin_token(&server).await;
-    assert!(sessions(&server, &admin).await.is_empty());
+    let admin = admin_token(server).await;
+    assert!(sessions(server, &admin).await.is_empty());
     browser.wait_for("#signin-username").await;
     browser.screenshot("signin").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_token_is_refused_and_the_app_returns_to_sign_in() {
-    if !available("a_forged_token_is_refused_and_the_app_returns_to_sign_in") {
+    let Some(demo) = Demo::start(
+        "a_forged_token_is_refused_and_the_app_returns_to_sign_in",
+        &[],
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
-    let browser = Browser::launch(&server).await;
+    };
+    let server = &demo.server;
+    let browser = Browser::launch(server).await;
 
     // A real token of the reviewer, whose claims are then raised to admin: the signature no
     // longer matches.
-    let pair = login_pair(&server, "reviewer", &demo_password("reviewer")).await;
+    let pair = login_pair(server, "reviewer", &demo_password("reviewer")).await;
     let real = pair["access_token"].as_str().unwrap();
     let (header, mut claims) = jwt_parts(real);
     claims["roles"] = json!(["admin"]);
@@ -211,9 +211,9 @@ async fn a_forged_token_is_refused_and_the_app_returns_to_sign_in() {
         .await;
     assert!(!browser.exists("#queue-page").await);
     assert_ne!(browser.connection().await.state, "connected");
-    let admin = admin_token(&server).await;
+    let admin = admin_token(server).await;
     assert!(
-        live_sessions_of(&server, &admin, "reviewer")
+        live_sessions_of(server, &admin, "reviewer")
             .await
             .is_empty(),
         "no session was opened with the forged token"
@@ -223,13 +223,13 @@ async fn a_forged_token_is_refused_and_the_app_returns_to_sign_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_forgets_the_tokens_and_closes_the_socket() {
-    if !available("signing_out_forgets_the_tokens_and_closes_the_socket") {
+    let Some(demo) = Demo::start("signing_out_forgets_the_tokens_and_closes_the_socket", &[])
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
-    let browser = Browser::launch(&server).await;
-    let admin = admin_token(&server).await;
+    };
+    let server = &demo.server;
+    let browser = Browser::launch(server).await;
+    let admin = admin_token(server).await;
 
     let session_id = browser
         .sign_in("reviewer", &demo_password("reviewer"))
@@ -240,9 +240,9 @@ async fn signing_out_forgets_the_tokens_and_closes_the_socket() {
         .expect("the tokens are in sessionStorage while signed in");
     let access = stored["access_token"].as_str().expect("access_token");
     assert!(stored["refresh_token"].is_string(), "{stored}");
-    me(&server, access).await;
+    me(server, access).await;
     assert_eq!(
-        live_sessions_of(&server, &admin, "reviewer").await,
+        live_sessions_of(server, &admin, "reviewer").await,
         vec![session_id.clone()]
     );
 
@@ -256,20 +256,20 @@ async fn signing_out_forgets_the_tokens_and_closes_the_socket() {
 
     // The socket is closed: the server no longer lists the session, and the token is revoked.
     eventually("the session to be gone", Duration::from_secs(5), || async {
-        live_sessions_of(&server, &admin, "reviewer")
+        live_sessions_of(server, &admin, "reviewer")
             .await
             .is_empty()
             .then_some(())
     })
     .await;
-    let refused = get(&server, "/api/v1/me", Some(access)).await;
+    let refused = get(server, "/api/v1/me", Some(access)).await;
     assert_eq!(
         refused.status().as_u16(),
         401,
         "the access token was revoked"
     );
     let refresh = json!({"refresh_token": stored["refresh_token"]});
-    let refused = post(&server, "/api/v1/auth/refresh", None, &refresh).await;
+    let refused = post(server, "/api/v1/auth/refresh", None, &refresh).await;
     assert_eq!(
         refused.status().as_u16(),
         401,
@@ -279,13 +279,15 @@ async fn signing_out_forgets_the_tokens_and_closes_the_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_stays_up_across_many_heartbeats() {
-    if !available("the_connection_stays_up_across_many_heartbeats") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
     // A session silent for 3 intervals (3 s) is closed: only the app's pings keep it.
-    let server = start_demo(&dir.path().join("data"), &["--heartbeat-interval", "1s"]);
-    let browser = Browser::launch(&server).await;
+    let Some(demo) = Demo::start(
+        "the_connection_stays_up_across_many_heartbeats",
+        &["--heartbeat-interval", "1s"],
+    ) else {
+        return;
+    };
+    let server = &demo.server;
+    let browser = Browser::launch(server).await;
 
     let session_id = browser
         .sign_in("reviewer", &demo_password("reviewer"))
@@ -305,9 +307,9 @@ async fn the_connection_stays_up_across_many_heartbeats() {
             vec![],
         )
         .await;
-    let admin = admin_token(&server).await;
+    let admin = admin_token(server).await;
     assert_eq!(
-        live_sessions_of(&server, &admin, "reviewer").await,
+        live_sessions_of(server, &admin, "reviewer").await,
         vec![session_id]
     );
     eprintln!("connected through 6 heartbeats; last rtt {rtt} ms");
@@ -315,12 +317,14 @@ async fn the_connection_stays_up_across_many_heartbeats() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_token_that_expires_is_renewed_in_band_and_the_session_stays() {
-    if !available("an_access_token_that_expires_is_renewed_in_band_and_the_session_stays") {
+    let Some(demo) = Demo::start(
+        "an_access_token_that_expires_is_renewed_in_band_and_the_session_stays",
+        &["--access-token-ttl", "8s"],
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &["--access-token-ttl", "8s"]);
-    let browser = Browser::launch(&server).await;
+    };
+    let server = &demo.server;
+    let browser = Browser::launch(server).await;
 
     let session_id = browser
         .sign_in("reviewer", &demo_password("reviewer"))
@@ -347,23 +351,25 @@ async fn an_access_token_that_expires_is_renewed_in_band_and_the_session_stays()
     assert_ne!(access, first_access, "the app renewed its access token");
     let (_, renewed_claims) = jwt_parts(access);
     assert!(renewed_claims["exp"].as_f64().unwrap() > exp);
-    me(&server, access).await;
-    let admin = admin_token(&server).await;
+    me(server, access).await;
+    let admin = admin_token(server).await;
     assert_eq!(
-        live_sessions_of(&server, &admin, "reviewer").await,
+        live_sessions_of(server, &admin, "reviewer").await,
         vec![session_id]
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sixth_tab_of_the_same_user_is_told_too_many_sessions_are_open() {
-    if !available("a_sixth_tab_of_the_same_user_is_told_too_many_sessions_are_open") {
+    let Some(demo) = Demo::start(
+        "a_sixth_tab_of_the_same_user_is_told_too_many_sessions_are_open",
+        &[],
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(&dir.path().join("data"), &[]);
-    let browser = Browser::launch(&server).await;
-    let admin = admin_token(&server).await;
+    };
+    let server = &demo.server;
+    let browser = Browser::launch(server).await;
+    let admin = admin_token(server).await;
     let password = demo_password("reviewer");
 
     let mut tabs = vec![(browser.current_tab().await, String::new())];
@@ -375,7 +381,7 @@ async fn a_sixth_tab_of_the_same_user_is_told_too_many_sessions_are_open() {
     }
     let mut open: Vec<String> = tabs.iter().map(|(_, s)| s.clone()).collect();
     open.sort();
-    let mut listed = live_sessions_of(&server, &admin, "reviewer").await;
+    let mut listed = live_sessions_of(server, &admin, "reviewer").await;
     listed.sort();
     assert_eq!(listed, open, "five tabs, five sessions");
 
@@ -408,7 +414,7 @@ async fn a_sixth_tab_of_the_same_user_is_told_too_many_sessions_are_open() {
             }
         );
     }
-    let mut listed = live_sessions_of(&server, &admin, "reviewer").await;
+    let mut listed = live_sessions_of(server, &admin, "reviewer").await;
     listed.sort();
     assert_eq!(listed, open);
     eprintln!("sixth tab: {notice}");

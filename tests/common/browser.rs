@@ -32,7 +32,7 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// How long any one expected state of a page may take to come (generous: the machine is shared).
-pub const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// How often a wait looks at the page again.
 const POLL: Duration = Duration::from_millis(20);
@@ -65,6 +65,26 @@ pub fn available(test: &str) -> bool {
         missing.join(" and ")
     );
     false
+}
+
+/// A `--demo` server in a data directory of its own, for one browser test. Dropped in field
+/// order: the server is killed before its directory is removed.
+pub struct Demo {
+    pub server: Server,
+    pub dir: tempfile::TempDir,
+}
+
+impl Demo {
+    /// Starts a `--demo` server with `extra` flags for `test`; `None` when the browser tests
+    /// cannot run here (see [`available`]).
+    pub fn start(test: &str, extra: &[&str]) -> Option<Demo> {
+        if !available(test) {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a data directory");
+        let server = super::start_demo(&dir.path().join("data"), extra);
+        Some(Demo { server, dir })
+    }
 }
 
 /// A chromedriver process in its own process group, and the profile directory of the Chromium
@@ -358,15 +378,19 @@ impl Browser {
         }
     }
 
-    /// Clicks the element matching `css`, once it is shown.
-    pub async fn click(&self, css: &str) {
+    /// The element matching `css`, once it is shown.
+    pub async fn element(&self, css: &str) -> fantoccini::elements::Element {
         self.wait_for(css).await;
-        let element = self
-            .client
+        self.client
             .find(fantoccini::Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("find {css}: {e}"));
-        element
+            .unwrap_or_else(|e| panic!("find {css}: {e}"))
+    }
+
+    /// Clicks the element matching `css`, once it is shown.
+    pub async fn click(&self, css: &str) {
+        self.element(css)
+            .await
             .click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
@@ -374,12 +398,7 @@ impl Browser {
 
     /// Types `value` into the (emptied) field matching `css`, once it is shown.
     pub async fn fill(&self, css: &str, value: &str) {
-        self.wait_for(css).await;
-        let element = self
-            .client
-            .find(fantoccini::Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("find {css}: {e}"));
+        let element = self.element(css).await;
         element
             .clear()
             .await
@@ -407,13 +426,8 @@ impl Browser {
 
     /// Chooses the option `value` of the `select` matching `css`.
     pub async fn select(&self, css: &str, value: &str) {
-        self.wait_for(css).await;
-        let element = self
-            .client
-            .find(fantoccini::Locator::Css(css))
+        self.element(css)
             .await
-            .unwrap_or_else(|e| panic!("find {css}: {e}"));
-        element
             .select_by_value(value)
             .await
             .unwrap_or_else(|e| panic!("choose {value} in {css}: {e}"));
