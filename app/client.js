@@ -304,13 +304,17 @@ export class AdjudicatorClient extends EventTarget {
   /**
    * Subscribes to `topics` (sent now if connected, and again on every reconnect with `since`).
    * `queue` (for the `queue` topic): `{ limit, status }`, the server-side window.
+   * `onSnapshot(detail)`, `onUpdate(detail)`: called for this subscription's messages (the
+   * `snapshot` and `update` events fire too).
    * Returns a handle: `{ topics, position, update({queue}), close() }`.
    */
-  subscribe(topics, { queue } = {}) {
+  subscribe(topics, { queue, onSnapshot, onUpdate } = {}) {
     const sub = {
       id: requestId('s'),
       topics: [...new Set(topics)],
       queue: queue || null,
+      onSnapshot: onSnapshot || null,
+      onUpdate: onUpdate || null,
       position: 0, // the highest position this set has seen; 0 = wants a snapshot
       update: (opts) => this.resubscribe(sub, opts),
       close: () => this.unsubscribe(sub),
@@ -337,6 +341,8 @@ export class AdjudicatorClient extends EventTarget {
   }
 
   unsubscribe(sub) {
+    sub.onSnapshot = null;
+    sub.onUpdate = null;
     if (!this.subscriptions.delete(sub.id)) return;
     for (const t of sub.topics) {
       if (this.byTopic.get(t) === sub) this.byTopic.delete(t);
@@ -590,7 +596,9 @@ export class AdjudicatorClient extends EventTarget {
     this.lastPosition.set(m.topic, m.position);
     sub.position = Math.max(...sub.topics.map((t) => this.lastPosition.get(t) || 0));
     this.position = Math.max(this.position, m.position);
-    emit(this, 'snapshot', { topic: m.topic, position: m.position, data: m.data, subscription: sub });
+    const detail = { topic: m.topic, position: m.position, data: m.data, subscription: sub };
+    emit(this, 'snapshot', detail);
+    if (sub.onSnapshot) sub.onSnapshot(detail);
   }
 
   onUpdate(m) {
@@ -601,7 +609,9 @@ export class AdjudicatorClient extends EventTarget {
     this.lastPosition.set(m.topic, m.position);
     sub.position = Math.max(sub.position, m.position);
     this.position = Math.max(this.position, m.position);
-    emit(this, 'update', { topic: m.topic, position: m.position, event: m.event, data: m.data, subscription: sub });
+    const detail = { topic: m.topic, position: m.position, event: m.event, data: m.data, subscription: sub };
+    emit(this, 'update', detail);
+    if (sub.onUpdate) sub.onUpdate(detail);
   }
 
   onError(m) {

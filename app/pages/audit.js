@@ -246,20 +246,14 @@ export function mount(root, ctx) {
       slider.value = String(p);
     }
   };
-  const subscription = client.subscribe(['stats']);
-  const onStats = (e) => {
-    if (e.detail.subscription === subscription && e.detail.data) setHead(e.detail.data.position || e.detail.position);
-  };
-  client.addEventListener('snapshot', onStats);
-  client.addEventListener('update', onStats);
+  const onStats = ({ data, position }) => data && setHead(data.position || position);
+  const subscription = client.subscribe(['stats'], { onSnapshot: onStats, onUpdate: onStats });
   api('/api/v1/stats').then((s) => setHead(s.position), () => {});
   userNames(api, user).then((n) => {
     names = n;
   });
 
   return () => {
-    client.removeEventListener('snapshot', onStats);
-    client.removeEventListener('update', onStats);
     subscription.close();
     if (blobUrl) URL.revokeObjectURL(blobUrl);
   };

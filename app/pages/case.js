@@ -101,13 +101,8 @@ export function mount(root, ctx, id) {
   }, 1000);
 
   const topic = `case:${id.toLowerCase()}`;
-  const subscription = client.subscribe([topic]);
-  const onMessage = (e) => {
-    if (e.detail.subscription !== subscription || e.detail.topic !== topic) return;
-    if (e.detail.data) show(e.detail.data);
-  };
-  client.addEventListener('snapshot', onMessage);
-  client.addEventListener('update', onMessage);
+  const onMessage = ({ data }) => data && show(data);
+  const subscription = client.subscribe([topic], { onSnapshot: onMessage, onUpdate: onMessage });
 
   (async () => {
     names = await userNames(api, user);
@@ -123,8 +118,6 @@ export function mount(root, ctx, id) {
   return () => {
     clearInterval(ticker);
     clearTimeout(historyTimer);
-    client.removeEventListener('snapshot', onMessage);
-    client.removeEventListener('update', onMessage);
     subscription.close();
     dialog.close();
   };

@@ -171,7 +171,21 @@ export function mount(root, ctx) {
     return { limit: model.limit, status: model.statuses };
   }
 
-  const subscription = client.subscribe(['queue', 'stats'], { queue: windowOptions() });
+  const subscription = client.subscribe(['queue', 'stats'], {
+    queue: windowOptions(),
+    onSnapshot: ({ topic, data }) => {
+      if (topic === 'queue' && model.statuses.length) {
+        model.applySnapshot(data);
+        render();
+      } else if (topic === 'stats') {
+        showStats(data);
+      }
+    },
+    onUpdate: ({ topic, data, event }) => {
+      if (topic === 'queue') apply(event, data);
+      else if (topic === 'stats') showStats(data);
+    },
+  });
 
   function apply(event, c) {
     const { change, announced } = model.applyUpdate(event, c);
@@ -235,25 +249,6 @@ export function mount(root, ctx) {
     subscription.update({ queue: windowOptions() });
   }
 
-  const onSnapshot = (e) => {
-    const { topic, data } = e.detail;
-    if (e.detail.subscription !== subscription) return;
-    if (topic === 'queue') {
-      if (!model.statuses.length) return;
-      model.applySnapshot(data);
-      render();
-    } else if (topic === 'stats') {
-      showStats(data);
-    }
-  };
-  const onUpdate = (e) => {
-    const { topic, data, event } = e.detail;
-    if (e.detail.subscription !== subscription) return;
-    if (topic === 'queue') apply(event, data);
-    else if (topic === 'stats') showStats(data);
-  };
-  client.addEventListener('snapshot', onSnapshot);
-  client.addEventListener('update', onUpdate);
   render();
   userNames(api, user).then((n) => {
     names = n;
@@ -266,8 +261,6 @@ export function mount(root, ctx) {
     clearInterval(ticker);
     clearTimeout(announceTimer);
     clearTimeout(refillTimer);
-    client.removeEventListener('snapshot', onSnapshot);
-    client.removeEventListener('update', onUpdate);
     subscription.close();
     dialog.close();
     replace(root);
