@@ -319,7 +319,7 @@ async fn the_connection_stays_up_across_many_heartbeats() {
 async fn an_access_token_that_expires_is_renewed_in_band_and_the_session_stays() {
     let Some(demo) = Demo::start(
         "an_access_token_that_expires_is_renewed_in_band_and_the_session_stays",
-        &["--access-token-ttl", "8s"],
+        &["--access-token-ttl", "10s"],
     ) else {
         return;
     };
@@ -336,8 +336,9 @@ async fn an_access_token_that_expires_is_renewed_in_band_and_the_session_stays()
 
     // The server would close the session at `exp` with 4401 token_expired had the app not sent
     // a newer token in band: watch until two seconds past it.
-    let until = exp + 2.0 - now_secs();
-    assert!(until > 3.0, "the token expires {until} s from now");
+    // (On a slow machine most of the token's life may have gone into signing in: still look a
+    // moment, the point is the state past `exp`.)
+    let until = (exp + 2.0 - now_secs()).max(0.5);
     stays_connected(
         &browser,
         &session_id,
