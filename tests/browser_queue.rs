@@ -3,7 +3,8 @@
 //! browser, reviewer B's queue in another drops it within a second (and A's case page shows its
 //! history); and a page open while the server is stopped and started again on the same port
 //! shows that it is reconnecting, comes back by itself, and shows every case submitted while it
-//! was away, none twice.
+//! was away, none twice. The decision form shows the server's validation errors next to the
+//! field, and a 409 `version_conflict` with the case as it is now and a retry that goes through.
 //!
 //! Latencies are stamped inside the page by a `MutationObserver` (see [`WATCH_QUEUE`]) with the
 //! page's clock, which is the test's clock (one machine), so they measure the app, not the
@@ -390,4 +391,70 @@ async fn after_a_server_restart_the_page_reconnects_and_shows_every_case_missed_
         expected.len()
     );
     eprintln!("away: {away_text:?}; back as {second_session}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decision_form_shows_the_server_errors_and_retries_after_a_conflict() {
+    let Some(demo) = Demo::start(
+        "the_decision_form_shows_the_server_errors_and_retries_after_a_conflict",
+        &[],
+    ) else {
+        return;
+    };
+    let server = &demo.server;
+    let classifier = classifier_token(server).await;
+    let id = id_of(&submit(server, &classifier, "E2E-FORM-1", "urgent").await);
+    let item = format!("#queue-list > [data-case-id=\"{id}\"]");
+    let browser = Browser::launch(server).await;
+    browser
+        .sign_in("reviewer", &demo_password("reviewer"))
+        .await;
+    browser
+        .click(&format!("{item} [data-action=\"claim\"]"))
+        .await;
+    browser.wait_attr(&item, "data-status", "in_review").await;
+    browser
+        .click(&format!("{item} [data-action=\"decide\"]"))
+        .await;
+    browser
+        .wait_attr("form#decision-form", "data-case-id", &id)
+        .await;
+
+    // A rejection without notes: the server's 422 is shown next to the notes.
+    browser.select("#decision", "reject").await;
+    browser.fill("#notes", "").await;
+    browser.click("#decision-submit").await;
+    let error = browser
+        .wait_js(
+            "[data-error-for=notes] to say what is wrong",
+            "const e = document.querySelector('[data-error-for=\"notes\"]');
+             return e && e.textContent.trim() ? e.textContent.trim() : null;",
+            vec![],
+        )
+        .await;
+    let reviewer = login(server, "reviewer", &demo_password("reviewer")).await;
+    let unchanged = common::seed::case(server, &reviewer, &id).await;
+    assert_eq!(unchanged["adjudication_status"], "in_review");
+
+    // The case changes behind the open form (the claim is renewed elsewhere): the decision
+    // answers 409, the page shows the case as it is now, and a retry goes through.
+    let renewed = claim(server, &reviewer, &id).await;
+    assert!(renewed["version"].as_u64() > unchanged["version"].as_u64());
+    browser
+        .fill("#notes", "The excerpt is hearsay; no basis for any level.")
+        .await;
+    browser.click("#decision-submit").await;
+    browser.wait_for("#conflict").await;
+    let shown = browser.text("#conflict").await.unwrap_or_default();
+    assert!(
+        shown.contains(&renewed["version"].to_string()),
+        "#conflict shows the current case (version {}): {shown:?}",
+        renewed["version"]
+    );
+    browser.click("#conflict-retry").await;
+    browser.wait_gone(&item).await;
+    let decided = common::seed::case(server, &reviewer, &id).await;
+    assert_eq!(decided["adjudication_status"], "decided", "{decided}");
+    assert_eq!(decided["decision"], "reject", "{decided}");
+    eprintln!("422 shown as {error}; 409 shown, then retried");
 }
