@@ -2,7 +2,8 @@
 //! connects and shows the queue; without a token, or with a forged one, the app shows the
 //! sign-in page; signing out forgets the tokens and closes the socket; the connection stays up
 //! across many heartbeats and across the expiry of its access token (renewed in band); and a
-//! sixth tab of one user is told that too many sessions are open.
+//! sixth tab of one user is told that too many sessions are open. Signing in works from the
+//! keyboard alone, with the focus visible.
 //!
 //! The hooks these tests use (ids, data attributes, routes, the `sessionStorage` key) are the
 //! stable ones `docs/app.md` lists.
@@ -15,6 +16,7 @@ use common::browser::*;
 use common::seed::*;
 use common::ws::{admin_token, sessions};
 use common::*;
+use fantoccini::key::Key;
 use serde_json::json;
 
 /// The key under which the app keeps its tokens.
@@ -419,4 +421,41 @@ async fn a_sixth_tab_of_the_same_user_is_told_too_many_sessions_are_open() {
     listed.sort();
     assert_eq!(listed, open);
     eprintln!("sixth tab: {notice}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_works_from_the_keyboard_alone_with_a_visible_focus() {
+    let Some(demo) = Demo::start(
+        "signing_in_works_from_the_keyboard_alone_with_a_visible_focus",
+        &[],
+    ) else {
+        return;
+    };
+    let browser = Browser::launch(&demo.server).await;
+    browser.open("/").await;
+    browser.wait_for("#signin-form").await;
+    browser
+        .wait_js(
+            "the focus on #signin-username",
+            "return document.activeElement && document.activeElement.id === 'signin-username';",
+            vec![],
+        )
+        .await;
+    browser.type_keys("reviewer").await;
+    browser.type_keys(&Key::Tab.to_string()).await;
+    assert_eq!(browser.focused_id().await, "signin-password");
+    // The field that has the focus shows it: an outline or a ring (box shadow).
+    let marked = browser
+        .js(
+            "const s = getComputedStyle(document.activeElement);
+             return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
+                 || s.boxShadow !== 'none';",
+            vec![],
+        )
+        .await;
+    assert_eq!(marked, json!(true), "the focused field is visibly marked");
+    browser.type_keys(&demo_password("reviewer")).await;
+    browser.type_keys(&Key::Enter.to_string()).await;
+    browser.wait_connected().await;
+    browser.wait_for("#queue-page").await;
 }

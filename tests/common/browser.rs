@@ -409,6 +409,29 @@ impl Browser {
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
+    /// Types `keys` (text, or [`fantoccini::key::Key`]s as text) into whatever has the focus,
+    /// as a person at the keyboard would.
+    pub async fn type_keys(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .unwrap_or_else(|e| panic!("the focused element: {e}"))
+            .send_keys(keys)
+            .await
+            .unwrap_or_else(|e| panic!("type {keys:?}: {e}"));
+    }
+
+    /// The id of the element that has the focus (empty when it has none).
+    pub async fn focused_id(&self) -> String {
+        let id = self
+            .js(
+                "return document.activeElement ? document.activeElement.id : '';",
+                vec![],
+            )
+            .await;
+        id.as_str().unwrap_or_default().to_owned()
+    }
+
     /// Sets a field's value the way a person's input would (an `input` and a `change` event):
     /// for inputs such as `datetime-local` whose typing depends on the locale.
     pub async fn set_value(&self, css: &str, value: &str) {
