@@ -263,6 +263,7 @@ export class AdjudicatorClient extends EventTarget {
     this.missed = 0;
     this.skewMs = 0; // server clock − local clock, from pongs
     this.legacyQueue = false; // a server from before the queue window
+    this.waitingForNetwork = false; // the browser says it is offline
     this.onTokens = () => this.sendAuth();
     this.tokens.addEventListener('tokens', this.onTokens);
     this.onOffline = () => this.deviceOffline();
@@ -354,6 +355,7 @@ export class AdjudicatorClient extends EventTarget {
   // -- connection --
 
   open(state) {
+    this.waitingForNetwork = false;
     clearTimeout(this.timers.retry);
     this.retryAt = null;
     this.setState(state);
@@ -397,7 +399,9 @@ export class AdjudicatorClient extends EventTarget {
     socket.onclose = (e) => {
       if (this.socket !== socket) return;
       this.socket = null;
-      this.dropped({ code: e.code, reason: e.reason || this.closeReason || lastError || 'network' });
+      // The reason is in the close frame; the `error` message before a 4xxx close says it too.
+      const told = e.code >= 4000 ? this.closeReason : null;
+      this.dropped({ code: e.code, reason: e.reason || told || lastError || 'network' });
     };
     this.closeReason = null;
   }
@@ -504,6 +508,7 @@ export class AdjudicatorClient extends EventTarget {
     clearTimeout(this.timers.retry);
     this.retryAt = null;
     if (this.socket) return; // still open: the heartbeat decides
+    this.waitingForNetwork = true;
     this.setState('offline', { reason: 'browser_offline' });
   }
 

@@ -35,7 +35,7 @@ export function bindIndicator(client) {
     box.dataset.state = state;
     box.dataset.sessionId = client.sessionId || '';
     let label = LABELS[state] || state;
-    if (state === 'offline' && client.stopReason === 'browser_offline') label = 'Offline (no network)';
+    if (state === 'offline' && client.waitingForNetwork) label = 'Offline (no network)';
     setText($('#connection-label'), label);
     clearInterval(ticker);
     tick();
