@@ -40,6 +40,17 @@ async fn live_sessions_of(server: &Server, admin: &str, username: &str) -> Vec<S
         .collect()
 }
 
+/// A `--demo` server with `extra` flags for `test`, and a browser signed in there as `reviewer`,
+/// with its WebSocket session id; `None` when the browser tests are skipped here.
+async fn signed_in_reviewer(test: &str, extra: &[&str]) -> Option<(Demo, Browser, String)> {
+    let demo = Demo::start(test, extra)?;
+    let browser = Browser::launch(&demo.server).await;
+    let session_id = browser
+        .sign_in("reviewer", &demo_password("reviewer"))
+        .await;
+    Some((demo, browser, session_id))
+}
+
 /// Watches the connection indicator for `period`, every few milliseconds, and fails the test
 /// the first time it is not `connected` with `session_id`.
 async fn stays_connected(browser: &Browser, session_id: &str, period: Duration, why: &str) {
@@ -65,15 +76,12 @@ async fn stays_connected(browser: &Browser, session_id: &str, period: Duration, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_login_connects_and_shows_the_queue() {
-    let Some(demo) = Demo::start("a_valid_login_connects_and_shows_the_queue", &[]) else {
+    let Some((demo, browser, session_id)) =
+        signed_in_reviewer("a_valid_login_connects_and_shows_the_queue", &[]).await
+    else {
         return;
     };
     let server = &demo.server;
-    let browser = Browser::launch(server).await;
-
-    let session_id = browser
-        .sign_in("reviewer", &demo_password("reviewer"))
-        .await;
     browser.wait_for("#queue-page").await;
     let hash = browser.js("return location.hash;", vec![]).await;
     assert_eq!(hash, "#/queue", "a reviewer lands on the queue");
@@ -225,17 +233,13 @@ async fn a_forged_token_is_refused_and_the_app_returns_to_sign_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_forgets_the_tokens_and_closes_the_socket() {
-    let Some(demo) = Demo::start("signing_out_forgets_the_tokens_and_closes_the_socket", &[])
+    let Some((demo, browser, session_id)) =
+        signed_in_reviewer("signing_out_forgets_the_tokens_and_closes_the_socket", &[]).await
     else {
         return;
     };
     let server = &demo.server;
-    let browser = Browser::launch(server).await;
     let admin = admin_token(server).await;
-
-    let session_id = browser
-        .sign_in("reviewer", &demo_password("reviewer"))
-        .await;
     let stored = browser
         .stored_session()
         .await
@@ -282,18 +286,15 @@ async fn signing_out_forgets_the_tokens_and_closes_the_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_stays_up_across_many_heartbeats() {
     // A session silent for 3 intervals (3 s) is closed: only the app's pings keep it.
-    let Some(demo) = Demo::start(
+    let Some((demo, browser, session_id)) = signed_in_reviewer(
         "the_connection_stays_up_across_many_heartbeats",
         &["--heartbeat-interval", "1s"],
-    ) else {
+    )
+    .await
+    else {
         return;
     };
     let server = &demo.server;
-    let browser = Browser::launch(server).await;
-
-    let session_id = browser
-        .sign_in("reviewer", &demo_password("reviewer"))
-        .await;
     stays_connected(
         &browser,
         &session_id,
@@ -319,18 +320,15 @@ async fn the_connection_stays_up_across_many_heartbeats() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_token_that_expires_is_renewed_in_band_and_the_session_stays() {
-    let Some(demo) = Demo::start(
+    let Some((demo, browser, session_id)) = signed_in_reviewer(
         "an_access_token_that_expires_is_renewed_in_band_and_the_session_stays",
         &["--access-token-ttl", "10s"],
-    ) else {
+    )
+    .await
+    else {
         return;
     };
     let server = &demo.server;
-    let browser = Browser::launch(server).await;
-
-    let session_id = browser
-        .sign_in("reviewer", &demo_password("reviewer"))
-        .await;
     let first = browser.stored_session().await.expect("the tokens");
     let first_access = first["access_token"].as_str().unwrap().to_owned();
     let (_, claims) = jwt_parts(&first_access);
