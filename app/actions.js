@@ -40,6 +40,12 @@ export function actionButtons(c, user, run) {
   ].filter(Boolean);
 }
 
+/** A server's field message ("is required for amend") as a sentence shown beside its field. */
+export function besideTheField(message) {
+  const text = String(message).replace(/^is /, '').replace(/\.$/, '');
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
+}
+
 /**
  * The decision/conflict dialog of a page. `onCase(c)` receives every case the server answers
  * (so the page shows it before the push arrives); `notice` shows refusals.
@@ -120,8 +126,7 @@ export function createCaseDialog({ user, onCase, notice }) {
     for (const { field, message } of problem.errors) {
       const slot = dialog.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
       if (slot) {
-        const name = field.replace(/_/g, ' ');
-        slot.textContent = `${name[0].toUpperCase()}${name.slice(1)} ${message}.`;
+        slot.textContent = besideTheField(message);
         const input = form.elements.namedItem(field);
         if (input) input.setAttribute('aria-invalid', 'true');
         placed = true;

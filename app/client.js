@@ -74,6 +74,17 @@ export function backoffDelay(attempt, { backoffBaseMs, backoffCapMs } = DEFAULTS
   return Math.floor(random() * ceiling);
 }
 
+/**
+ * When to try a refresh again after it failed without an answer that ends the session: the
+ * server's `Retry-After` if it gave one, else `wanted`, but never sooner than 1 s nor later than
+ * 9 s. A retry 1 to 10 s after a use whose answer was lost gets that same answer again; sooner
+ * it would look like a second holder racing (a reuse), later like a replay.
+ */
+export function refreshRetryDelay(error, wanted) {
+  const asked = error && error.retryAfterMs ? error.retryAfterMs : wanted;
+  return Math.min(9000, Math.max(1000, asked || 0));
+}
+
 /** Words a person understands for a close reason or an error code. */
 export function describeReason(reason) {
   return REASONS[reason] || (reason ? String(reason).replace(/_/g, ' ') : 'the connection closed');
@@ -471,7 +482,7 @@ export class AdjudicatorClient extends EventTarget {
       return;
     }
     // The server is unreachable or busy: try again later, like any drop.
-    const delay = Math.max(error && error.retryAfterMs ? error.retryAfterMs : 0, backoffDelay(this.attempt, this.options));
+    const delay = refreshRetryDelay(error, backoffDelay(this.attempt, this.options));
     this.attempt += 1;
     this.refreshedSinceWelcome = false;
     this.retryAt = Date.now() + delay;
@@ -712,10 +723,10 @@ export class AdjudicatorClient extends EventTarget {
     this.timers.renew = setTimeout(() => this.renew(), delay);
   }
 
-  scheduleRenewalRetry() {
+  scheduleRenewalRetry(error = null) {
     clearTimeout(this.timers.renew);
     const left = (this.tokens.accessExpiresAt() || 0) - this.serverNow();
-    this.timers.renew = setTimeout(() => this.renew(), Math.max(1000, Math.min(10000, left / 4)));
+    this.timers.renew = setTimeout(() => this.renew(), refreshRetryDelay(error, left / 4));
   }
 
   async renew() {
@@ -725,7 +736,7 @@ export class AdjudicatorClient extends EventTarget {
       if (e && e.definitive) {
         this.stop({ code: 4401, reason: e.code, signedOut: true });
       } else {
-        this.scheduleRenewalRetry();
+        this.scheduleRenewalRetry(e);
       }
     }
   }

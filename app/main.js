@@ -127,7 +127,10 @@ async function startSession() {
     const { reason } = e.detail;
     if (TRANSIENT.includes(reason)) notice.show(reason, describeReason(reason));
   });
-  client.addEventListener('welcome', () => notice.clear([...TRANSIENT, 'network']));
+  client.addEventListener('welcome', (e) => {
+    notice.clear([...TRANSIENT, 'network']);
+    rolesMayHaveChanged(e.detail.user);
+  });
   client.addEventListener('stopped', (e) => {
     const { reason, signedOut } = e.detail;
     if (signedOut || SESSION_ENDED.includes(reason)) {
@@ -145,6 +148,26 @@ async function startSession() {
     app.page.unmount && app.page.unmount();
     app.page = null;
   }
+  route();
+}
+
+/**
+ * A welcome names the roles the session acts with; when they are not the ones the app knows (an
+ * administrator changed them, the client renewed its token and reconnected), the app takes the
+ * user again and shows only what the new roles open.
+ */
+async function rolesMayHaveChanged(welcomed) {
+  if (!app.user || !welcomed || !Array.isArray(welcomed.roles)) return;
+  const same = (a, b) => a.length === b.length && a.every((r) => b.includes(r));
+  if (same(welcomed.roles, app.user.roles)) return;
+  try {
+    app.user = await api('/api/v1/me');
+  } catch {
+    app.user = { ...app.user, roles: welcomed.roles };
+  }
+  showAccount(app.user);
+  if (app.page && app.page.unmount) app.page.unmount();
+  app.page = null;
   route();
 }
 

@@ -62,7 +62,7 @@ async function problemOf(answer) {
 /**
  * Calls the API. `body` (an object) is sent as JSON; `ifMatch` as `If-Match: "<version>"`.
  * Answers the parsed JSON (or the Response with `raw`), or throws an ApiProblem. A 401
- * `token_expired` renews the tokens and tries once more.
+ * `token_expired` or `token_revoked` renews the tokens and tries once more.
  */
 export async function api(path, { method = 'GET', body, ifMatch, raw = false, auth = true } = {}) {
   for (let attempt = 0; ; attempt += 1) {
@@ -88,7 +88,9 @@ export async function api(path, { method = 'GET', body, ifMatch, raw = false, au
       return answer.json();
     }
     const problem = await problemOf(answer);
-    if (auth && attempt === 0 && problem.status === 401 && problem.code === 'token_expired') {
+    // An expired token, or one voided by a change of roles, is renewed with the refresh token;
+    // a login that was revoked fails that refresh and signs out.
+    if (auth && attempt === 0 && problem.status === 401 && ['token_expired', 'token_revoked'].includes(problem.code)) {
       try {
         await tokens.refresh();
       } catch (e) {

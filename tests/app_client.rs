@@ -336,7 +336,7 @@ async fn the_pure_modules_keep_their_rules() {
         r#"
 const bad = [];
 const check = (ok, what) => { if (!ok) bad.push(what); };
-const { backoffDelay, jwtClaims, DEFAULTS } = await import('/app/client.js');
+const { backoffDelay, jwtClaims, refreshRetryDelay, DEFAULTS } = await import('/app/client.js');
 const { QueueWindow, compareCases } = await import('/app/queue-model.js');
 const { quantile, liveNumbers, figures } = await import('/app/metrics.js');
 
@@ -347,6 +347,10 @@ check(backoffDelay(3, DEFAULTS, () => 0.999) === 3996, 'doubles per attempt');
 check(backoffDelay(20, DEFAULTS, () => 0.999) === 29970, 'capped at 30 s');
 check(jwtClaims('x.eyJleHAiOjEwLCJpYXQiOjV9.y').exp === 10, 'reads a JWT payload');
 check(jwtClaims('garbage') === null, 'not a JWT');
+// A failed refresh is retried 1 to 9 s later: a lost answer is then answered again, not a reuse.
+check(refreshRetryDelay(null, 0) === 1000, 'a refresh retry waits at least 1 s');
+check(refreshRetryDelay(null, 60000) === 9000, 'and at most 9 s');
+check(refreshRetryDelay({ retryAfterMs: 3000 }, 100) === 3000, 'Retry-After first');
 
 // The server's queue order: priority, then submission time to the microsecond, then id.
 const c = (id, priority, at, status = 'pending', version = 1) =>

@@ -56,6 +56,9 @@ export function mount(root, ctx) {
           if (p.status === 429) {
             const wait = p.retryAfter ? ` Try again in ${duration(p.retryAfter * 1000)}.` : ' Try again later.';
             fail(`Too many failed attempts.${wait}`);
+          } else if (p.status === 503) {
+            const wait = p.retryAfter ? ` Try again in ${duration(p.retryAfter * 1000)}.` : ' Try again in a moment.';
+            fail(`The server is busy.${wait}`);
           } else if (p.status === 401) {
             fail('The username or the password is wrong.');
           } else if (p.status === 0) {
