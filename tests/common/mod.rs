@@ -34,8 +34,14 @@ impl Server {
     /// Starts the server with `args` after `serve --listen 127.0.0.1:0 --data-dir <dir>`, and
     /// waits for the "listening on" line.
     pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        Server::start_at(data_dir, "127.0.0.1:0", args)
+    }
+
+    /// Starts the server listening on `listen` (e.g. the address a stopped server had), with
+    /// `args` after `serve --listen <listen> --data-dir <dir>`.
+    pub fn start_at(data_dir: &Path, listen: &str, args: &[&str]) -> Server {
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(args)
             .env("ADJUDICATOR_LOG", "info")
@@ -409,4 +415,6 @@ pub fn assert_audit_event_shape(event: &Value) {
 }
 
 pub mod prometheus;
+pub mod browser;
+pub mod seed;
 pub mod ws;
