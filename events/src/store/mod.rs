@@ -9,6 +9,8 @@
 //!   order, first those already stored and then those appended later, with nothing skipped in
 //!   between, however writers interleave.
 
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
 pub mod sqlite;
 mod subscription;
 
