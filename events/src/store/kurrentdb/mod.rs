@@ -70,6 +70,16 @@ impl KurrentDbStore {
     /// and every call waits for them. If they fail, every call answers with the reason.
     /// Only a URL that does not parse is refused here. Needs no tokio runtime.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::start(url, true)
+    }
+
+    /// [`KurrentDbStore::open`] a store that must exist already: when the server has no such
+    /// log, every call fails instead of creating one (for tools that only read).
+    pub fn open_existing(url: &str) -> Result<Self, StoreError> {
+        Self::start(url, false)
+    }
+
+    fn start(url: &str, create: bool) -> Result<Self, StoreError> {
         let settings = settings::parse(url)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -80,16 +90,19 @@ impl KurrentDbStore {
                 StoreError::Unavailable(format!("cannot start the KurrentDB runtime: {e}"))
             })?;
         let handle = runtime.handle().clone();
-        let client = kurrentdb::Client::with_runtime_handle(handle.clone(), settings.client)
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot create the KurrentDB client: {e}"))
-            })?;
-        let log = Log::new(client, &settings.log_stream);
+        let log = match Log::new(settings.client, handle.clone(), &settings.log_stream) {
+            Ok(log) => log,
+            Err(e) => {
+                // Dropping a runtime blocks, which panics inside a caller's runtime.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         let table = Arc::new(RwLock::new(Table::default()));
         let (head_tx, head) = watch::channel(0);
         let (state_tx, state) = watch::channel(State::Starting);
         let (appends, requests) = mpsc::channel(QUEUE);
-        let writer = Writer::new(log.clone(), table.clone(), head_tx, state_tx);
+        let writer = Writer::new(log.clone(), table.clone(), head_tx, state_tx, create);
         runtime.spawn(writer.run(requests));
         Ok(KurrentDbStore {
             inner: Arc::new(Inner {

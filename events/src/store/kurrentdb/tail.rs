@@ -24,7 +24,7 @@ pub(super) async fn run(
     events: mpsc::Sender<Result<RecordedEvent, StoreError>>,
 ) {
     loop {
-        let mut subscription = log.subscribe(after).await;
+        let (generation, mut subscription) = log.subscribe(after).await;
         loop {
             let next = tokio::select! {
                 next = subscription.next() => next,
@@ -44,6 +44,7 @@ pub(super) async fn run(
                     }
                 },
                 Err(e) => {
+                    let e = log.error(generation, e);
                     tracing::warn!(
                         stream = log.stream(),
                         "KurrentDB subscription dropped, resubscribing: {e}"

@@ -62,6 +62,8 @@ pub(super) struct Writer {
     state: watch::Sender<State>,
     /// A request taken from the queue that did not fit the last batch.
     carried: Option<AppendRequest>,
+    /// Whether to create the log when there is none.
+    create: bool,
 }
 
 /// Errors after which the writer stops: the log is not what this build can follow.
@@ -75,6 +77,7 @@ impl Writer {
         table: Arc<RwLock<Table>>,
         head: watch::Sender<u64>,
         state: watch::Sender<State>,
+        create: bool,
     ) -> Self {
         Writer {
             log,
@@ -82,6 +85,7 @@ impl Writer {
             head,
             state,
             carried: None,
+            create,
         }
     }
 
@@ -122,12 +126,19 @@ impl Writer {
         }
     }
 
-    /// Creates the log if it does not exist, checks its marker, and reads it into the table.
+    /// Creates the log if it does not exist (and that is wanted), checks its marker, and reads
+    /// it into the table.
     async fn start(&mut self) -> Result<(), StoreError> {
-        if self.log.create().await? {
+        if self.create && self.log.create().await? {
             tracing::info!(stream = self.log.stream(), "created the KurrentDB log");
         }
-        self.log.check().await?;
+        if !self.log.check().await? {
+            return Err(StoreError::Unavailable(format!(
+                "there is no Adjudicator log named {} on this KurrentDB server (a server creates \
+                 it when it first starts; or check logStream in --store)",
+                self.log.stream()
+            )));
+        }
         self.catch_up().await
     }
 
