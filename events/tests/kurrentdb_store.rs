@@ -259,6 +259,24 @@ mod kurrentdb {
         }
     }
 
+    /// A tool that only reads never creates a log: a missing one is reported.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn opening_an_existing_log_never_creates_one() {
+        let Some(url) = server_url() else { return };
+        let url = with_new_log(&url);
+        let missing = KurrentDbStore::open_existing(&url).expect("the URL parses");
+        match missing.ready().await {
+            Err(StoreError::Unavailable(why)) => {
+                assert!(why.contains("no Adjudicator log"), "{why}")
+            }
+            other => panic!("expected the missing log to be reported, got {other:?}"),
+        }
+        drop(connect(&url).await);
+        let existing = KurrentDbStore::open_existing(&url).expect("the URL parses");
+        existing.ready().await.expect("the log exists now");
+        assert_eq!(existing.head_position().await.expect("head"), 0);
+    }
+
     /// Needs no server: a server that cannot be reached is reported, promptly and by every call.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_unreachable_server_is_reported() {

@@ -255,8 +255,24 @@ impl Log {
             kurrentdb::Error::ResourceDeleted => {
                 self.corrupt("the stream was deleted (tombstoned)".to_owned())
             }
+            e @ (kurrentdb::Error::ConnectionClosed | kurrentdb::Error::GrpcConnectionError(_)) => {
+                StoreError::Unavailable(format!(
+                    "cannot reach the KurrentDB server at {}: {e}",
+                    self.servers()
+                ))
+            }
             other => StoreError::Unavailable(format!("KurrentDB: {other}")),
         }
+    }
+
+    /// The hosts of the connection string (never its credentials).
+    fn servers(&self) -> String {
+        let hosts = self.connection.settings.hosts();
+        let hosts: Vec<String> = hosts
+            .iter()
+            .map(|h| format!("{}:{}", h.host, h.port))
+            .collect();
+        hosts.join(",")
     }
 
     /// As [`Log::error`], and a request larger than the server accepts is the caller's fault.
