@@ -312,6 +312,23 @@ mod kurrentdb {
         drop(store);
     }
 
+    /// Needs no server: opening and dropping a store works outside any runtime (the store runs
+    /// its own), as a synchronous caller would.
+    #[test]
+    fn a_store_needs_no_runtime_of_the_caller() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let store = KurrentDbStore::open(&format!("kurrentdb://127.0.0.1:{port}?tls=false"))
+            .expect("the URL parses");
+        assert_eq!(
+            store.log_stream(),
+            events::store::kurrentdb::DEFAULT_LOG_STREAM
+        );
+        drop(store);
+    }
+
     /// Needs no server: a URL that does not parse is refused at once, without its password.
     #[test]
     fn a_bad_url_is_refused_without_its_password() {
