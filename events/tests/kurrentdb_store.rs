@@ -57,7 +57,7 @@ mod kurrentdb {
                     &ONCE,
                     &format!(
                         "{URL_VAR} is not set: the KurrentDB contract suite did NOT run against \
-                         KurrentDB (these tests pass without testing anything; see \
+                         KurrentDB (the tests that need a server pass without testing anything; see \
                          docs/deployment-kurrentdb.md)"
                     ),
                 );
