@@ -14,6 +14,8 @@ use events::{
 use crate::config::{Settings, StoreUrl};
 use crate::metrics::metrics;
 
+pub mod kurrentdb;
+
 /// Why the store could not be opened; each message names the file or URL at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenStoreError {
@@ -21,6 +23,11 @@ pub enum OpenStoreError {
     Store(#[from] StoreError),
     #[error("--store {0}: this build has no {1} backend yet; use `sqlite`")]
     Unsupported(String, &'static str),
+    #[error(
+        "--store {0}: this build has no KurrentDB backend; build with \
+         `cargo build --release --features kurrentdb`, or use `sqlite`"
+    )]
+    NotBuilt(String),
 }
 
 /// Opens the configured backend, instrumented.
@@ -30,6 +37,7 @@ pub fn open(settings: &Settings) -> Result<Arc<dyn EventStore>, OpenStoreError> 
             &settings.data_dir,
             Some(Arc::new(CommitMetrics)),
         )?),
+        url @ StoreUrl::EventStoreDb(_) => kurrentdb::open(url, true)?,
         other => {
             return Err(OpenStoreError::Unsupported(
                 other.redacted(),

@@ -10,6 +10,8 @@
 //!   between, however writers interleave.
 
 mod observer;
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
 pub mod sqlite;
 mod subscription;
 
