@@ -1,7 +1,7 @@
 //! The browser app: `GET /` answers its page, `GET /app/{file}` its modules, styles and icons.
 //!
 //! The files of the repository's `app/` folder are embedded in the executable when it is built
-//! (`include_dir`, see `docs/adr/0007-embedded-browser-app.md`), so the binary is all a user
+//! (`include_dir`, see `docs/adr/0010-embedded-browser-app.md`), so the binary is all a user
 //! runs and the app served is always the one the server was built with.
 //!
 //! Every answer carries a strict `Content-Security-Policy` (scripts, styles, images and

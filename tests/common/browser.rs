@@ -1,6 +1,6 @@
 //! A real headless Chromium for the end-to-end tests of the browser app, driven over WebDriver:
 //! `fantoccini` talks to Debian's `chromedriver`, which starts `/usr/bin/chromium` (why this
-//! pair: `docs/adr/0006-browser-tests.md`).
+//! pair: `docs/adr/0007-browser-tests.md`).
 //!
 //! Each [`Browser`] is one chromedriver on a free port of 127.0.0.1 with one Chromium and its
 //! own fresh profile, so tests run in parallel without sharing anything. Dropping it (after a
