@@ -414,7 +414,7 @@ pub fn assert_audit_event_shape(event: &Value) {
     }
 }
 
-pub mod prometheus;
 pub mod browser;
+pub mod prometheus;
 pub mod seed;
 pub mod ws;

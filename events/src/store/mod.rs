@@ -9,9 +9,9 @@
 //!   order, first those already stored and then those appended later, with nothing skipped in
 //!   between, however writers interleave.
 
-mod observer;
 #[cfg(feature = "kurrentdb")]
 pub mod kurrentdb;
+mod observer;
 pub mod sqlite;
 mod subscription;
 
