@@ -19,6 +19,20 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (ready, checks) = node_readiness(&state).await;
+    let mut answer = if ready {
+        HttpResponse::Ok()
+    } else {
+        let mut r = HttpResponse::ServiceUnavailable();
+        r.insert_header(("Retry-After", "1"));
+        r
+    };
+    answer.json(json!({ "ready": ready, "checks": checks }))
+}
+
+/// Whether the node is ready, and the checks that say what is not: the store answers and the
+/// read models have applied everything it holds. Logs the cause and sets the readiness gauge.
+pub async fn node_readiness(state: &AppState) -> (bool, Value) {
     let head = state.store.head_position().await;
     let status = state.projector.send(Status).await.ok();
     if let Err(e) = &head {
@@ -33,14 +47,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!("not ready: the projector is failing: {e}");
     }
     let (ready, checks) = readiness(head, status);
-    let mut answer = if ready {
-        HttpResponse::Ok()
-    } else {
-        let mut r = HttpResponse::ServiceUnavailable();
-        r.insert_header(("Retry-After", "1"));
-        r
-    };
-    answer.json(json!({ "ready": ready, "checks": checks }))
+    crate::metrics::metrics().set_ready(ready);
+    (ready, checks)
 }
 
 /// Whether the node is ready, and the checks as the answer shows them: states and positions,

@@ -20,6 +20,7 @@ use events::{EventEnvelope, EventStore, RecordedEvent, StoreError};
 use projections::{Projections, Update};
 
 use super::snapshot_file::{self, Snapshot, SnapshotFile};
+use crate::metrics::{actor_handled, metrics, ActorKind, Ticket};
 
 /// Updates caused by one event, shared by every recipient.
 #[derive(Message, Clone)]
@@ -31,6 +32,9 @@ pub struct Published {
     pub control: Option<Control>,
     /// When the event was recorded (just before its append): the start of the push latency.
     pub recorded_at: events::Timestamp,
+    /// Counts this message in the registry's mailbox backlog until it is handled (each copy
+    /// is one more).
+    pub waiting: Ticket,
 }
 
 /// Events that end sessions: their tokens stop being valid.
@@ -195,6 +199,7 @@ impl Projector {
 
     fn fail(&mut self, ctx: &mut Context<Self>, error: String) {
         tracing::error!(position = self.models.position(), "projector: {error}");
+        metrics().actor_restart(ActorKind::Projector);
         self.healthy = false;
         self.last_error = Some(error);
         if let Some(handle) = self.subscription.take() {
@@ -220,7 +225,7 @@ impl Projector {
             self.models.apply(&env)
         };
         self.anchor = hash;
-        crate::metrics::metrics().set_projection_position(self.models.position());
+        metrics().set_projection_position(self.models.position());
         self.wake_waiters();
         if !self.healthy {
             tracing::info!(position = env.position(), "projector recovered");
@@ -234,6 +239,7 @@ impl Projector {
                 updates: Arc::new(updates),
                 control: control_of(&env),
                 recorded_at: env.record.data.recorded_at,
+                waiting: Ticket::new(ActorKind::Registry),
             };
             self.recipients.retain(|r| r.connected());
             for r in &self.recipients {
@@ -341,8 +347,11 @@ impl Actor for Projector {
     }
 }
 
+crate::metered_actor!(Projector);
+
 impl StreamHandler<Result<RecordedEvent, StoreError>> for Projector {
     fn handle(&mut self, item: Result<RecordedEvent, StoreError>, ctx: &mut Context<Self>) {
+        actor_handled(ActorKind::Projector);
         match item {
             Ok(record) => self.apply(record, ctx),
             Err(e) => self.fail(ctx, format!("subscription failed: {e}")),

@@ -36,8 +36,14 @@ impl Server {
     /// Starts the server with `args` after `serve --listen 127.0.0.1:0 --data-dir <dir>`, and
     /// waits for the "listening on" line.
     pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        Server::start_at(data_dir, "127.0.0.1:0", args)
+    }
+
+    /// Starts the server listening on `listen` (e.g. the address a stopped server had), with
+    /// `args` after `serve --listen <listen> --data-dir <dir>`.
+    pub fn start_at(data_dir: &Path, listen: &str, args: &[&str]) -> Server {
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(args)
             .env("ADJUDICATOR_LOG", "info")
@@ -62,10 +68,7 @@ impl Server {
                     startup_log.join("\n")
                 )
             });
-            let address = line
-                .split("listening on ")
-                .nth(1)
-                .map(|rest| rest.trim().to_owned());
+            let address = listening_on(&line);
             startup_log.push(line);
             if let Some(address) = address {
                 break address;
@@ -113,6 +116,17 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address of a `listening on http://…` log line, in either log format (a text line, or a
+/// JSON object whose `message` says it: the default when stderr is not a terminal).
+pub fn listening_on(line: &str) -> Option<String> {
+    let message = match serde_json::from_str::<Value>(line) {
+        Ok(json) => json["message"].as_str()?.to_owned(),
+        Err(_) => line.to_owned(),
+    };
+    let address = message.split("listening on ").nth(1)?;
+    Some(address.trim().to_owned())
 }
 
 /// Runs `adjudicator <args>` to completion; returns its status and what it printed on stderr.
@@ -425,4 +439,7 @@ pub fn assert_audit_event_shape(event: &Value) {
     }
 }
 
+pub mod browser;
+pub mod prometheus;
+pub mod seed;
 pub mod ws;
