@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use adjudicator::auth::{check_access, HmacSecret, TokenKeys, TokenService, TokenSettings};
+use adjudicator::auth::{check_access, Grant, HmacSecret, TokenKeys, TokenService, TokenSettings};
 use adjudicator::config::JwtAlgorithm;
 use criterion::{criterion_group, criterion_main, Criterion};
 use events::domain::revocation::{
@@ -132,9 +132,20 @@ fn token_verify(c: &mut Criterion) {
     let user = user_id_for("user-5000");
     let mut group = c.benchmark_group("token_verify");
     for (name, service) in services() {
-        let pair = service
-            .issue_pair(user, &[Role::Reviewer], Uuid::now_v7(), Timestamp::now())
-            .expect("issues");
+        let credential_version = projections
+            .users()
+            .get(user)
+            .expect("the user exists")
+            .credential_version;
+        let grant = Grant {
+            user_id: user,
+            roles: &[Role::Reviewer],
+            family: Uuid::now_v7(),
+            generation: 0,
+            credential_version,
+            issued_at: Timestamp::now(),
+        };
+        let pair = service.issue_pair(&grant).expect("issues");
         let token = pair.access_token;
         // Sanity: the measured path succeeds.
         let claims = service.decode_access(&token).expect("valid token");

@@ -114,7 +114,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_LOGIN_FAILURES_PER_IP", value_name = "N")]
     pub login_failures_per_ip: Option<String>,
 
-    /// Failed logins allowed per username within the login window; more answer 429 [default: 5].
+    /// Failed logins allowed per username and client IP together within the login window; more
+    /// answer 429 [default: 5].
     #[arg(long, env = "ADJUDICATOR_LOGIN_FAILURES_PER_USER", value_name = "N")]
     pub login_failures_per_user: Option<String>,
 
@@ -166,8 +167,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<String>,
 
-    /// Comma-separated origins allowed to open WebSockets, e.g. `https://review.example.org`
-    /// [default: any origin].
+    /// Origins allowed to open WebSockets from a browser: a comma-separated list like
+    /// `https://review.example.org`, or `*` for any [default: the server's own origin].
     #[arg(long, env = "ADJUDICATOR_ALLOWED_ORIGINS", value_name = "LIST")]
     pub allowed_origins: Option<String>,
 
@@ -204,6 +205,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
+    /// Log line format: `text` or `json` (one JSON object per line) [default: text when stderr
+    /// is a terminal, json otherwise].
+    #[arg(long, env = "ADJUDICATOR_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
     /// How long shutdown waits for sessions and requests to drain [default: 30s].
     #[arg(long, env = "ADJUDICATOR_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     pub shutdown_timeout: Option<String>,
@@ -211,6 +217,38 @@ pub struct ServeArgs {
     /// Largest HTTP request body [default: 65536].
     #[arg(long, env = "ADJUDICATOR_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<String>,
+
+    /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is believed: for their
+    /// requests the client is the right-most address that is not a trusted proxy
+    /// [default: none, the header is never believed].
+    #[arg(long, env = "ADJUDICATOR_TRUSTED_PROXIES", value_name = "LIST")]
+    pub trusted_proxies: Option<String>,
+
+    /// Failed logins allowed per username within the login window from all the addresses the
+    /// user has not logged in from lately, together; more answer 429 [default: 100].
+    #[arg(
+        long,
+        env = "ADJUDICATOR_LOGIN_FAILURES_PER_USER_GLOBAL",
+        value_name = "N"
+    )]
+    pub login_failures_per_user_global: Option<String>,
+
+    /// Refresh attempts allowed per client IP per minute; more answer 429 [default: 300].
+    #[arg(long, env = "ADJUDICATOR_REFRESH_RATE_PER_IP", value_name = "N")]
+    pub refresh_rate_per_ip: Option<String>,
+
+    /// Refresh attempts allowed per login (refresh family) per minute; more answer 429
+    /// [default: 10].
+    #[arg(long, env = "ADJUDICATOR_REFRESH_RATE_PER_FAMILY", value_name = "N")]
+    pub refresh_rate_per_family: Option<String>,
+    /// PEM certificate chain (leaf first): with --tls-key, serve HTTPS and wss:// instead of
+    /// plain HTTP; reloaded with the key on SIGHUP.
+    #[arg(long, env = "ADJUDICATOR_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert (mode 0600); reloaded on SIGHUP.
+    #[arg(long, env = "ADJUDICATOR_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Flags of `adjudicator bench`.

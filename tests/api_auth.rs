@@ -430,8 +430,17 @@ async fn an_access_token_expires_and_the_refresh_token_outlives_it() {
 async fn an_rs256_server_refuses_an_hs256_token_keyed_with_its_public_key() {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/api");
     let public = format!("{fixtures}/rs256-public.pem");
-    let private = format!("{fixtures}/rs256-private.pem");
     let dir = tempfile::tempdir().unwrap();
+    // A private key must be private (git keeps no 0600): a copy with that mode.
+    let private = dir.path().join("rs256-private.pem");
+    std::fs::copy(format!("{fixtures}/rs256-private.pem"), &private).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let private = private.to_str().unwrap().to_owned();
     let data = dir.path().join("data");
     let server = Server::start(
         &data,
@@ -674,7 +683,10 @@ async fn admins_manage_users_and_nobody_else_does() {
         json!(["reviewer", "auditor"])
     );
 
-    // A role change by the admin applies to the live token at once.
+    // A role change by the admin applies at once: the access token issued with the old roles
+    // is void, and the login's refresh gives a pair with the new ones.
+    let pair = login_pair(&server, "erin.k-2", "twelve chars").await;
+    let token = text(&pair, "access_token");
     let changed = assert_json(
         patch(
             &server,
@@ -687,5 +699,9 @@ async fn admins_manage_users_and_nobody_else_does() {
     )
     .await;
     assert_eq!(changed["roles"], json!(["classifier"]));
+    me_refused(&server, &token, 401, "token_revoked").await;
+    let refreshed = assert_json(refresh(&server, &text(&pair, "refresh_token")).await, 200).await;
+    let token = text(&refreshed, "access_token");
+    assert_eq!(jwt_parts(&token).1["roles"], json!(["classifier"]));
     assert_eq!(me(&server, &token).await["roles"], json!(["classifier"]));
 }

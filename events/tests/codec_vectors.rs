@@ -32,8 +32,9 @@ use events::domain::case::{
     CaseSubmitted, ReleaseReason,
 };
 use events::domain::revocation::{
-    FamilyRevocationReason, RevocationEvent, TokenFamilyRevoked, TokenRevoked,
+    FamilyRevocationReason, RevocationEvent, TokenFamilyRevoked, TokenRefreshed, TokenRevoked,
 };
+use events::domain::system::{DemoStoreMarked, SystemEvent};
 use events::domain::user::{
     UserDisabled, UserEnabled, UserEvent, UserPasswordChanged, UserRegistered, UserRolesChanged,
 };
@@ -172,6 +173,17 @@ fn current_samples() -> Vec<DomainEvent> {
             reason: FamilyRevocationReason::RefreshReuse,
         })
         .into(),
+        RevocationEvent::Refreshed(TokenRefreshed {
+            family_id: FAMILY_ID,
+            user_id: REVIEWER_ID,
+            used_jti: TOKEN_ID,
+            access_jti: Uuid::from_u128(0x0192_f3a0_7c41_7d2e_8b6a_0000_0000_acce),
+            refresh_jti: Uuid::from_u128(0x0192_f3a0_7c41_7d2e_8b6a_0000_0000_4e1f),
+            issued_at: TIME,
+            credential_version: 3,
+        })
+        .into(),
+        SystemEvent::DemoStoreMarked(DemoStoreMarked {}).into(),
     ]
 }
 
@@ -233,11 +245,15 @@ fn variant_index(event: &DomainEvent) -> usize {
         DomainEvent::Revocation(e) => match e {
             R::TokenRevoked(_) => 11,
             R::FamilyRevoked(_) => 12,
+            R::Refreshed(_) => 13,
+        },
+        DomainEvent::System(e) => match e {
+            SystemEvent::DemoStoreMarked(_) => 14,
         },
     }
 }
 /// How many kinds of event [`variant_index`] knows.
-const EVENT_KINDS: usize = 13;
+const EVENT_KINDS: usize = 15;
 
 // ---- files --------------------------------------------------------------------------------
 

@@ -82,6 +82,10 @@ pub fn event_data(event: &DomainEvent) -> Value {
         DomainEvent::Revocation(e) => match e {
             R::TokenRevoked(p) => to_value(p),
             R::FamilyRevoked(p) => to_value(p),
+            R::Refreshed(p) => to_value(p),
+        },
+        DomainEvent::System(e) => match e {
+            events::domain::system::SystemEvent::DemoStoreMarked(p) => to_value(p),
         },
     };
     if let Value::Object(fields) = &mut data {

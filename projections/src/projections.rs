@@ -137,9 +137,10 @@ impl Projections {
         self.queue.all()
     }
 
-    /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]).
-    pub fn prune_revocations(&mut self, now: Timestamp) {
-        self.revocations.prune(now);
+    /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]);
+    /// answers how many.
+    pub fn prune_revocations(&mut self, now: Timestamp) -> usize {
+        self.revocations.prune(now)
     }
 
     /// Moves the checkpoint past an event that cannot be folded (one this build cannot decode),
@@ -202,6 +203,8 @@ impl Projections {
             }
             DomainEvent::User(_) => self.users.apply(env),
             DomainEvent::Revocation(_) => self.revocations.apply(env),
+            // Facts about the store: no read model holds them.
+            DomainEvent::System(_) => {}
         }
         if !emit {
             return Vec::new();

@@ -1,7 +1,13 @@
 //! Revoked tokens (by `jti`) and revoked refresh families, each kept only until the time the
 //! token or family would have expired anyway.
+//!
+//! Forgetting is a decision of the read side, never an edit of history: the events stay in the
+//! store, and [`Revocations::prune`] only drops in-memory entries whose tokens can no longer be
+//! presented (an expired token is refused for its expiry before revocations are looked at). The
+//! entries are indexed by expiry, so a prune costs what it removes, not what is kept. The server
+//! prunes on a timer (see the projector).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use events::domain::revocation::RevocationEvent;
 use events::domain::DomainEvent;
@@ -16,10 +22,54 @@ pub struct Revoked {
     pub expires_at: Timestamp,
 }
 
+/// Which of the two maps an index entry points into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Token,
+    Family,
+}
+
+/// What snapshots hold: the two maps. The expiry index is rebuilt when a snapshot is read.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Stored {
+    tokens: BTreeMap<Uuid, Revoked>,
+    families: BTreeMap<Uuid, Revoked>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
 pub struct Revocations {
     tokens: BTreeMap<Uuid, Revoked>,
     families: BTreeMap<Uuid, Revoked>,
+    /// Every entry of both maps by (expiry, kind, id), soonest first.
+    by_expiry: BTreeSet<(Timestamp, Kind, Uuid)>,
+}
+
+impl From<Stored> for Revocations {
+    fn from(stored: Stored) -> Self {
+        let index = |map: &BTreeMap<Uuid, Revoked>, kind| {
+            map.iter()
+                .map(|(id, r)| (r.expires_at, kind, *id))
+                .collect::<Vec<_>>()
+        };
+        let mut by_expiry = BTreeSet::new();
+        by_expiry.extend(index(&stored.tokens, Kind::Token));
+        by_expiry.extend(index(&stored.families, Kind::Family));
+        Revocations {
+            tokens: stored.tokens,
+            families: stored.families,
+            by_expiry,
+        }
+    }
+}
+
+impl From<Revocations> for Stored {
+    fn from(r: Revocations) -> Self {
+        Stored {
+            tokens: r.tokens,
+            families: r.families,
+        }
+    }
 }
 
 impl Revocations {
@@ -48,24 +98,32 @@ impl Revocations {
         self.tokens.is_empty() && self.families.is_empty()
     }
 
-    /// Folds one event; events of other aggregates change nothing.
+    /// Folds one event; events of other aggregates, and refreshes (which revoke nothing here:
+    /// the family's stream is their record), change nothing.
     pub fn apply(&mut self, env: &EventEnvelope) {
         let DomainEvent::Revocation(event) = &env.event else {
             return;
         };
-        let (map, id, revoked) = match event {
-            RevocationEvent::TokenRevoked(e) => {
-                (&mut self.tokens, e.jti, (e.user_id, e.expires_at))
-            }
+        let (kind, id, user_id, expires_at) = match event {
+            RevocationEvent::TokenRevoked(e) => (Kind::Token, e.jti, e.user_id, e.expires_at),
             RevocationEvent::FamilyRevoked(e) => {
-                (&mut self.families, e.family_id, (e.user_id, e.expires_at))
+                (Kind::Family, e.family_id, e.user_id, e.expires_at)
             }
+            RevocationEvent::Refreshed(_) => return,
         };
-        let (user_id, expires_at) = revoked;
+        let map = match kind {
+            Kind::Token => &mut self.tokens,
+            Kind::Family => &mut self.families,
+        };
         // Revoked twice: remember it until the later expiry.
-        let expires_at = map
-            .get(&id)
-            .map_or(expires_at, |r| r.expires_at.max(expires_at));
+        let expires_at = match map.get(&id) {
+            Some(r) if r.expires_at >= expires_at => r.expires_at,
+            Some(r) => {
+                self.by_expiry.remove(&(r.expires_at, kind, id));
+                expires_at
+            }
+            None => expires_at,
+        };
         map.insert(
             id,
             Revoked {
@@ -73,13 +131,26 @@ impl Revocations {
                 expires_at,
             },
         );
+        self.by_expiry.insert((expires_at, kind, id));
     }
 
-    /// Forgets every revocation whose token expired before `now`. A token validator that allows
-    /// clock leeway must pass `now - leeway`, or a revoked token could pass within the leeway.
-    pub fn prune(&mut self, now: Timestamp) {
-        self.tokens.retain(|_, r| r.expires_at >= now);
-        self.families.retain(|_, r| r.expires_at >= now);
+    /// Forgets every revocation whose token expired before `now`; answers how many. A token
+    /// validator that allows clock leeway must pass `now - leeway`, or a revoked token could
+    /// pass within the leeway.
+    pub fn prune(&mut self, now: Timestamp) -> usize {
+        let mut pruned = 0;
+        while let Some(&(expires_at, kind, id)) = self.by_expiry.first() {
+            if expires_at >= now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            match kind {
+                Kind::Token => self.tokens.remove(&id),
+                Kind::Family => self.families.remove(&id),
+            };
+            pruned += 1;
+        }
+        pruned
     }
 }
 
@@ -130,5 +201,69 @@ mod tests {
         assert!(r.is_family_revoked(family));
         r.prune(Timestamp::from_micros(201));
         assert!(r.is_empty());
+    }
+
+    fn token(position: u64, jti: u128, expires_at: i64) -> EventEnvelope {
+        revocation(
+            position,
+            RevocationEvent::TokenRevoked(TokenRevoked {
+                jti: Uuid::from_u128(jti),
+                user_id: Uuid::from_u128(1),
+                expires_at: Timestamp::from_micros(expires_at),
+            }),
+        )
+    }
+
+    #[test]
+    fn a_later_revocation_extends_and_the_index_follows() {
+        let mut r = Revocations::default();
+        r.apply(&token(1, 7, 100));
+        r.apply(&token(2, 7, 300));
+        r.apply(&token(3, 7, 200));
+        assert_eq!(
+            r.token(Uuid::from_u128(7)).map(|t| t.expires_at),
+            Some(Timestamp::from_micros(300))
+        );
+        assert_eq!(r.by_expiry.len(), 1, "one index entry per revocation");
+        assert_eq!(r.prune(Timestamp::from_micros(250)), 0);
+        assert!(r.is_token_revoked(Uuid::from_u128(7)));
+        assert_eq!(r.prune(Timestamp::from_micros(301)), 1);
+        assert!(r.is_empty() && r.by_expiry.is_empty());
+    }
+
+    #[test]
+    fn a_prune_removes_only_what_expired_and_says_how_many() {
+        let mut r = Revocations::default();
+        for n in 0..1000u64 {
+            r.apply(&token(n + 1, u128::from(n) + 10, n as i64));
+        }
+        assert_eq!(r.prune(Timestamp::from_micros(600)), 600);
+        assert_eq!(r.len(), (400, 0));
+        assert!(!r.is_token_revoked(Uuid::from_u128(10 + 599)));
+        assert!(r.is_token_revoked(Uuid::from_u128(10 + 600)));
+        assert_eq!(r.prune(Timestamp::from_micros(600)), 0, "nothing twice");
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_maps_and_rebuilds_the_index() {
+        let mut r = Revocations::default();
+        r.apply(&token(1, 7, 100));
+        r.apply(&revocation(
+            2,
+            RevocationEvent::FamilyRevoked(TokenFamilyRevoked {
+                family_id: Uuid::from_u128(8),
+                user_id: Uuid::from_u128(1),
+                expires_at: Timestamp::from_micros(50),
+                reason: FamilyRevocationReason::Logout,
+            }),
+        ));
+        let cfg = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&r, cfg).unwrap();
+        let (mut back, _): (Revocations, usize) =
+            bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.prune(Timestamp::from_micros(60)), 1);
+        assert!(!back.is_family_revoked(Uuid::from_u128(8)));
+        assert!(back.is_token_revoked(Uuid::from_u128(7)));
     }
 }

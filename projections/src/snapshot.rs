@@ -11,7 +11,8 @@ use serde::Serialize;
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"ADJPROJ\x00";
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u16 = 1;
+/// 2: users carry credential versions instead of a time before which tokens are void.
+pub const SNAPSHOT_FORMAT_VERSION: u16 = 2;
 
 const HEADER_LEN: usize = SNAPSHOT_MAGIC.len() + 2;
 

@@ -1,12 +1,18 @@
-//! Users by id and by username: who may log in, with which roles, and since when their older
-//! tokens are void.
+//! Users by id and by username: who may log in, with which roles, and which of their tokens are
+//! still good.
+//!
+//! Tokens carry the user's *credential version* (`cv`): the user stream's version of the last
+//! event that changed what the user may do (registration, password change, disabling, roles). A
+//! token whose `cv` differs from the current one is void. Versions, unlike times, cannot be
+//! raced: a token issued from a read model that had not yet applied a password change carries
+//! the old version, and is refused as soon as the change is applied, however late it was issued.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use events::domain::user::UserEvent;
 use events::domain::{DomainEvent, Role};
-use events::{EventEnvelope, Timestamp};
+use events::EventEnvelope;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
@@ -62,9 +68,13 @@ pub struct UserRecord {
     pub roles: Vec<Role>,
     pub disabled: bool,
     pub password_hash: PasswordHash,
-    /// Tokens issued before this time are void: the recorded time of the user's last disabling
-    /// or password change. It never moves backwards.
-    pub tokens_invalid_before: Option<Timestamp>,
+    /// The stream version of the last registration, password change, disabling or roles change:
+    /// an access token is good only with exactly this `cv`.
+    pub credential_version: u64,
+    /// The stream version of the last registration, password change or disabling: a refresh
+    /// token with a `cv` below it is void. A roles change alone does not end a login: the
+    /// refreshed pair carries the new roles and version.
+    pub sign_in_version: u64,
     /// The user stream's version after the last event applied.
     pub version: u64,
     /// The global position of the last event applied.
@@ -90,10 +100,6 @@ impl UserRecord {
             roles: self.roles.clone(),
             disabled: self.disabled,
         }
-    }
-
-    fn void_tokens_before(&mut self, at: Timestamp) {
-        self.tokens_invalid_before = Some(self.tokens_invalid_before.map_or(at, |t| t.max(at)));
     }
 }
 
@@ -137,7 +143,7 @@ impl Users {
         let Some(id) = user_id_of(env) else {
             return;
         };
-        let at = env.record.data.recorded_at;
+        let version = env.record.version;
         if let UserEvent::Registered(e) = event {
             // A second registration cannot be recorded (the stream exists); ignore it as
             // `events::domain::user::evolve` does.
@@ -154,8 +160,9 @@ impl Users {
                     roles: e.roles.clone(),
                     disabled: false,
                     password_hash: PasswordHash::new(e.password_hash.clone()),
-                    tokens_invalid_before: None,
-                    version: env.record.version,
+                    credential_version: version,
+                    sign_in_version: version,
+                    version,
                     position: env.record.position,
                 },
             );
@@ -166,18 +173,23 @@ impl Users {
         };
         match event {
             UserEvent::Registered(_) => {}
-            UserEvent::RolesChanged(e) => user.roles = e.roles.clone(),
+            UserEvent::RolesChanged(e) => {
+                user.roles = e.roles.clone();
+                user.credential_version = version;
+            }
             UserEvent::Disabled(_) => {
                 user.disabled = true;
-                user.void_tokens_before(at);
+                user.credential_version = version;
+                user.sign_in_version = version;
             }
             UserEvent::Enabled(_) => user.disabled = false,
             UserEvent::PasswordChanged(e) => {
                 user.password_hash = PasswordHash::new(e.password_hash.clone());
-                user.void_tokens_before(at);
+                user.credential_version = version;
+                user.sign_in_version = version;
             }
         }
-        user.version = env.record.version;
+        user.version = version;
         user.position = env.record.position;
     }
 }
@@ -213,7 +225,7 @@ mod tests {
         let ada = users.by_username("ada").unwrap();
         assert_eq!(ada.id, id);
         assert_eq!(ada.password_hash.expose(), "$argon2id$secret");
-        assert_eq!(ada.tokens_invalid_before, None);
+        assert_eq!((ada.credential_version, ada.sign_in_version), (1, 1));
 
         let events = [
             UserEvent::RolesChanged(UserRolesChanged {
@@ -228,23 +240,26 @@ mod tests {
         for (n, e) in events.into_iter().enumerate() {
             let n = n as u64 + 2;
             users.apply(&user_env(id, n, n, e));
-            if n == 3 {
-                let ada = users.get(id).unwrap();
-                assert!(ada.disabled);
-                assert_eq!(
-                    ada.tokens_invalid_before,
-                    Some(Timestamp::from_micros(3_000_000))
-                );
+            let ada = users.get(id).unwrap();
+            match n {
+                2 => assert_eq!((ada.credential_version, ada.sign_in_version), (2, 1)),
+                3 => {
+                    assert!(ada.disabled);
+                    assert_eq!((ada.credential_version, ada.sign_in_version), (3, 3));
+                }
+                4 => assert_eq!(
+                    (ada.credential_version, ada.sign_in_version),
+                    (3, 3),
+                    "enabling again revives no token"
+                ),
+                _ => {}
             }
         }
         let ada = users.get(id).unwrap();
         assert!(!ada.disabled);
         assert_eq!(ada.roles, [Role::SeniorReviewer]);
         assert_eq!(ada.password_hash.expose(), "$argon2id$new");
-        assert_eq!(
-            ada.tokens_invalid_before,
-            Some(Timestamp::from_micros(5_000_000))
-        );
+        assert_eq!((ada.credential_version, ada.sign_in_version), (5, 5));
         assert_eq!((ada.version, ada.position), (5, 5));
 
         // A second registration and events of strangers change nothing.

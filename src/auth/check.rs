@@ -7,17 +7,22 @@
 //! 1. the `jti` or the refresh family (`fam`) revoked: `token_revoked`;
 //! 2. no user with the id `sub`: `user_unknown`;
 //! 3. the user disabled: `user_disabled` (403, WebSocket close 4403);
-//! 4. issued before the user's `tokens_invalid_before` (the recorded time of their last
-//!    disabling or password change): `token_revoked`.
+//! 4. the token's credential version (`cv`) is not the user's: `token_revoked`. For an access
+//!    token it must equal the user's `credential_version` (the user stream's version of the last
+//!    registration, password change, disabling or roles change); for a refresh token it must be
+//!    at least the user's `sign_in_version` (the same without roles changes), so that a roles
+//!    change ends every access token at once while the login goes on: the refreshed pair
+//!    carries the new roles.
 //!
-//! The last comparison is made in microseconds, with the private claim `iat_us`: the JWT `iat`
-//! holds whole seconds, and an event at 10.4 s must void a token issued at 10.2 s but not one
-//! issued at 10.7 s, though both have `iat` 10. Comparing seconds would have to either refuse a
-//! fresh login made in the same second as a password change, or accept a token issued just
-//! before the change.
+//! Versions are compared rather than times. An earlier design voided tokens issued before the
+//! recorded time of the change; but that time is stamped before the append, and a login or a
+//! refresh that read the user from a read model not yet holding the change was issued *after*
+//! it, and so survived the reset, renewable forever. A token now carries the version it was
+//! issued from, and is void the moment the read model holds a newer one, however late it was
+//! issued.
 //!
-//! Reuse of a refresh token is not detected here: that needs the record of used refresh `jti`s,
-//! which the refresh handler keeps.
+//! Reuse of a refresh token is not detected here: the refresh handler finds it in the family's
+//! refresh stream.
 
 use events::domain::Role;
 use events::Timestamp;
@@ -43,6 +48,11 @@ pub struct Principal {
     pub family: Uuid,
     /// The token's `exp`.
     pub expires_at: Timestamp,
+    /// The user's credential version now (a refreshed pair carries it).
+    pub credential_version: u64,
+    /// The read models' position when the check ran (0 until the caller sets it): a revocation
+    /// after it may not have been seen (see the WebSocket registry's registration).
+    pub checked_at: u64,
 }
 
 impl Principal {
@@ -90,10 +100,14 @@ fn check(
     if user.disabled {
         return Err(TokenError::UserDisabled);
     }
-    if let Some(before) = user.tokens_invalid_before {
-        if claims.iat_us < before.as_micros() {
-            return Err(TokenError::IssuedBeforeInvalidation);
+    let current = match typ {
+        TokenType::Access => claims.cv == user.credential_version,
+        TokenType::Refresh => {
+            claims.cv >= user.sign_in_version && claims.cv <= user.credential_version
         }
+    };
+    if !current {
+        return Err(TokenError::CredentialsChanged);
     }
     Ok(Principal {
         user_id: user.id,
@@ -102,6 +116,8 @@ fn check(
         jti: claims.jti,
         family: claims.fam,
         expires_at: claims.expires_at(),
+        credential_version: user.credential_version,
+        checked_at: 0,
     })
 }
 

@@ -93,12 +93,25 @@ fn ada() -> Uuid {
 
 const FAMILY: Uuid = Uuid::from_u128(0xfa);
 
-/// Ada's access and refresh claims, issued at `now`.
-fn login(user: Uuid, now: Timestamp) -> (TokenPair, Claims, Claims) {
+/// Ada's access and refresh claims, issued at `now` from `world`'s read models (with the user's
+/// credential version as they have it then).
+fn login(world: &World, user: Uuid, now: Timestamp) -> (TokenPair, Claims, Claims) {
+    let credential_version = world.users.get(user).map_or(1, |u| u.credential_version);
+    issue(user, credential_version, now)
+}
+
+/// A pair for `user` with credential version `cv`, issued at `now`.
+fn issue(user: Uuid, cv: u64, now: Timestamp) -> (TokenPair, Claims, Claims) {
     let service = hs_service();
-    let pair = service
-        .issue_pair(user, &[Role::Reviewer], FAMILY, now)
-        .expect("issues");
+    let grant = crate::auth::Grant {
+        user_id: user,
+        roles: &[Role::Reviewer],
+        family: FAMILY,
+        generation: 0,
+        credential_version: cv,
+        issued_at: now,
+    };
+    let pair = service.issue_pair(&grant).expect("issues");
     let access = service
         .decode_access_at(&pair.access_token, now)
         .expect("valid");
@@ -111,7 +124,7 @@ fn login(user: Uuid, now: Timestamp) -> (TokenPair, Claims, Claims) {
 #[test]
 fn a_good_token_gives_its_principal() {
     let world = World::with_ada();
-    let (pair, access, refresh) = login(ada(), at(SECOND, 0));
+    let (pair, access, refresh) = login(&world, ada(), at(SECOND, 0));
     let principal = world.access(&access).expect("valid");
     assert_eq!(
         principal,
@@ -122,6 +135,8 @@ fn a_good_token_gives_its_principal() {
             jti: pair.access_jti,
             family: FAMILY,
             expires_at: pair.access_expires_at,
+            credential_version: 1,
+            checked_at: 0,
         }
     );
     assert!(principal.has(Role::Reviewer) && !principal.has(Role::Admin));
@@ -133,7 +148,7 @@ fn a_good_token_gives_its_principal() {
 #[test]
 fn each_check_wants_its_own_type() {
     let world = World::with_ada();
-    let (_, access, refresh) = login(ada(), at(SECOND, 0));
+    let (_, access, refresh) = login(&world, ada(), at(SECOND, 0));
     assert_eq!(world.access(&refresh), Err(TokenError::WrongType));
     assert_eq!(world.refresh(&access), Err(TokenError::WrongType));
 }
@@ -141,7 +156,7 @@ fn each_check_wants_its_own_type() {
 #[test]
 fn a_revoked_jti_is_revoked() {
     let mut world = World::with_ada();
-    let (pair, access, refresh) = login(ada(), at(SECOND, 0));
+    let (pair, access, refresh) = login(&world, ada(), at(SECOND, 0));
     world.revoke(RevocationEvent::TokenRevoked(TokenRevoked {
         jti: pair.access_jti,
         user_id: ada(),
@@ -155,7 +170,7 @@ fn a_revoked_jti_is_revoked() {
 #[test]
 fn a_revoked_family_revokes_both_tokens() {
     let mut world = World::with_ada();
-    let (pair, access, refresh) = login(ada(), at(SECOND, 0));
+    let (pair, access, refresh) = login(&world, ada(), at(SECOND, 0));
     world.revoke(RevocationEvent::FamilyRevoked(TokenFamilyRevoked {
         family_id: FAMILY,
         user_id: ada(),
@@ -174,7 +189,7 @@ fn a_revoked_family_revokes_both_tokens() {
 #[test]
 fn an_unknown_user_is_unknown() {
     let world = World::with_ada();
-    let (_, access, _) = login(user_id_for("nobody"), at(SECOND, 0));
+    let (_, access, _) = login(&world, user_id_for("nobody"), at(SECOND, 0));
     let err = world.access(&access).expect_err("unknown");
     assert_eq!((err, err.code()), (TokenError::UserUnknown, "user_unknown"));
     assert_eq!(err.close_code(), 4401);
@@ -183,7 +198,7 @@ fn an_unknown_user_is_unknown() {
 #[test]
 fn a_disabled_user_is_disabled_and_stays_logged_out_when_enabled_again() {
     let mut world = World::with_ada();
-    let (_, access, _) = login(ada(), at(SECOND, 0));
+    let (_, access, refresh) = login(&world, ada(), at(SECOND, 0));
     world.user_event(at(SECOND + 1, 0), UserEvent::Disabled(UserDisabled {}));
     let err = world.access(&access).expect_err("disabled");
     assert_eq!(
@@ -193,25 +208,21 @@ fn a_disabled_user_is_disabled_and_stays_logged_out_when_enabled_again() {
     assert_eq!(err.close_code(), 4403);
 
     world.user_event(at(SECOND + 2, 0), UserEvent::Enabled(UserEnabled {}));
-    let err = world
-        .access(&access)
-        .expect_err("issued before the disabling");
-    assert_eq!(
-        (err, err.code()),
-        (TokenError::IssuedBeforeInvalidation, "token_revoked")
-    );
-    let (_, fresh, _) = login(ada(), at(SECOND + 3, 0));
+    for result in [world.access(&access), world.refresh(&refresh)] {
+        let err = result.expect_err("issued before the disabling");
+        assert_eq!(
+            (err, err.code()),
+            (TokenError::CredentialsChanged, "token_revoked")
+        );
+    }
+    let (_, fresh, _) = login(&world, ada(), at(SECOND + 3, 0));
     assert!(world.access(&fresh).is_ok());
 }
 
 #[test]
-fn a_password_change_voids_older_tokens_to_the_microsecond() {
+fn a_password_change_voids_every_token_of_the_older_version() {
     let mut world = World::with_ada();
-    // Three logins within one second: before, at and after the change at SECOND.4.
-    let (_, before, before_refresh) = login(ada(), at(SECOND, 200_000));
-    let (_, same_instant, _) = login(ada(), at(SECOND, 400_000));
-    let (_, after, _) = login(ada(), at(SECOND, 700_000));
-    assert_eq!(before.iat, after.iat, "the same whole second");
+    let (_, before, before_refresh) = login(&world, ada(), at(SECOND, 200_000));
     world.user_event(
         at(SECOND, 400_000),
         UserEvent::PasswordChanged(UserPasswordChanged {
@@ -221,42 +232,80 @@ fn a_password_change_voids_older_tokens_to_the_microsecond() {
     let err = world.access(&before).expect_err("issued before the change");
     assert_eq!(
         (err, err.code()),
-        (TokenError::IssuedBeforeInvalidation, "token_revoked")
+        (TokenError::CredentialsChanged, "token_revoked")
     );
     assert_eq!(
         world.refresh(&before_refresh),
-        Err(TokenError::IssuedBeforeInvalidation)
+        Err(TokenError::CredentialsChanged)
     );
-    assert!(world.access(&same_instant).is_ok());
-    assert!(
-        world.access(&after).is_ok(),
-        "issued after it in the same second"
+    let (_, after, after_refresh) = login(&world, ada(), at(SECOND, 700_000));
+    assert!(world.access(&after).is_ok());
+    assert!(world.refresh(&after_refresh).is_ok());
+}
+
+/// The race of issue 12 item 6: a login or refresh that read the user from read models that did
+/// not hold the password change yet, and issued its pair *after* the change was recorded. The
+/// pair carries the old credential version and is void once the change is applied, whatever
+/// its issue time.
+#[test]
+fn a_pair_issued_after_a_change_from_stale_read_models_is_void() {
+    let mut world = World::with_ada();
+    let stale_version = world.users.get(ada()).expect("ada").credential_version;
+    // The change is recorded at SECOND; the read models apply it later.
+    world.user_event(
+        at(SECOND, 0),
+        UserEvent::PasswordChanged(UserPasswordChanged {
+            password_hash: "$argon2id$new".into(),
+        }),
     );
+    // Issued a whole second after the change was recorded, from the stale version.
+    let (_, access, refresh) = issue(ada(), stale_version, at(SECOND + 1, 0));
+    assert_eq!(world.access(&access), Err(TokenError::CredentialsChanged));
+    assert_eq!(world.refresh(&refresh), Err(TokenError::CredentialsChanged));
 }
 
 #[test]
-fn roles_are_the_users_current_ones() {
+fn a_roles_change_voids_access_tokens_but_not_the_login() {
     let mut world = World::with_ada();
-    let (_, access, _) = login(ada(), at(SECOND, 0));
+    let (_, access, refresh) = login(&world, ada(), at(SECOND, 0));
     world.user_event(
         at(SECOND + 1, 0),
         UserEvent::RolesChanged(UserRolesChanged {
             roles: vec![Role::Auditor],
         }),
     );
-    let principal = world.access(&access).expect("roles do not void tokens");
-    assert_eq!(principal.roles, [Role::Auditor]);
+    assert_eq!(
+        world.access(&access),
+        Err(TokenError::CredentialsChanged),
+        "the roles it was issued with are not the user's any more"
+    );
+    let principal = world.refresh(&refresh).expect("a refresh goes on");
+    assert_eq!(principal.roles, [Role::Auditor], "the user's current roles");
+    assert_eq!(principal.credential_version, 2, "the refreshed pair's cv");
+    let (_, fresh, _) = login(&world, ada(), at(SECOND + 2, 0));
+    assert_eq!(
+        world.access(&fresh).expect("current").roles,
+        [Role::Auditor]
+    );
+}
+
+#[test]
+fn a_token_from_a_future_version_is_refused() {
+    let world = World::with_ada();
+    let (_, access, refresh) = issue(ada(), 9, at(SECOND, 0));
+    assert_eq!(world.access(&access), Err(TokenError::CredentialsChanged));
+    assert_eq!(world.refresh(&refresh), Err(TokenError::CredentialsChanged));
 }
 
 #[test]
 fn checks_run_in_the_documented_order() {
     let mut world = World::with_ada();
-    let (pair, access, _) = login(ada(), at(SECOND, 0));
+    let (pair, access, _) = login(&world, ada(), at(SECOND, 0));
     world.user_event(at(SECOND + 1, 0), UserEvent::Disabled(UserDisabled {}));
     assert_eq!(
         world.access(&access),
         Err(TokenError::UserDisabled),
-        "disabled before issued-before-invalidation"
+        "disabled before the credential version"
     );
     world.revoke(RevocationEvent::FamilyRevoked(TokenFamilyRevoked {
         family_id: FAMILY,

@@ -58,6 +58,13 @@ pub struct Claims {
     /// The refresh family: one id for every token of one login and of the refreshes that
     /// follow it, so that a logout or a detected reuse revokes them all at once.
     pub fam: Uuid,
+    /// The family's generation (a private claim): the version of the family's refresh stream
+    /// when the pair was issued, 0 for a login. A refresh appends at exactly this version, so a
+    /// refresh token can be used once, on any node.
+    pub gen: u64,
+    /// The user's credential version (a private claim) when the pair was issued: see
+    /// [`crate::auth::check`].
+    pub cv: u64,
 }
 
 impl Claims {
@@ -120,6 +127,8 @@ mod tests {
             typ: TokenType::Access,
             roles: vec![Role::Reviewer, Role::SeniorReviewer],
             fam: Uuid::from_u128(3),
+            gen: 2,
+            cv: 4,
         }
     }
 
@@ -132,6 +141,10 @@ mod tests {
             serde_json::json!(["reviewer", "senior_reviewer"])
         );
         assert_eq!(json["iat_us"], 10_400_000);
+        assert_eq!(
+            (json["gen"].as_u64(), json["cv"].as_u64()),
+            (Some(2), Some(4))
+        );
         let back: Claims = serde_json::from_value(json).expect("deserializes");
         assert_eq!(back, claims());
         assert_eq!(back.expires_at(), Timestamp::from_micros(910_000_000));

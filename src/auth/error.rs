@@ -53,9 +53,10 @@ pub enum TokenError {
     /// The token's refresh family was revoked (logout, refresh reuse). `token_revoked`.
     #[error("the token's login has been revoked")]
     FamilyRevoked,
-    /// Issued before the user's password change or disabling. `token_revoked`.
+    /// Issued with another credential version than the user's: a password change, disabling
+    /// or roles change came since. `token_revoked`.
     #[error("the token was issued before the user's credentials changed")]
-    IssuedBeforeInvalidation,
+    CredentialsChanged,
     /// `sub` names no user. `user_unknown`.
     #[error("the token's user does not exist")]
     UserUnknown,
@@ -76,9 +77,9 @@ impl TokenError {
             | TokenError::WrongAudience => "token_invalid_signature",
             TokenError::Expired => "token_expired",
             TokenError::WrongType => "token_wrong_type",
-            TokenError::Revoked
-            | TokenError::FamilyRevoked
-            | TokenError::IssuedBeforeInvalidation => "token_revoked",
+            TokenError::Revoked | TokenError::FamilyRevoked | TokenError::CredentialsChanged => {
+                "token_revoked"
+            }
             TokenError::UserUnknown => "user_unknown",
             TokenError::UserDisabled => "user_disabled",
         }
@@ -140,7 +141,7 @@ mod tests {
         TokenError::WrongType,
         TokenError::Revoked,
         TokenError::FamilyRevoked,
-        TokenError::IssuedBeforeInvalidation,
+        TokenError::CredentialsChanged,
         TokenError::UserUnknown,
         TokenError::UserDisabled,
     ];

@@ -144,6 +144,20 @@ impl SlidingWindow {
         Ok(())
     }
 
+    /// Takes back one attempt of `key` recorded at `at` (the most recent such), e.g. an attempt
+    /// counted before a password check that then succeeded. Nothing if it is not there any more.
+    pub fn forget(&mut self, key: &str, at: Instant) {
+        let Some(times) = self.entries.get_mut(key) else {
+            return;
+        };
+        if let Some(i) = times.iter().rposition(|&t| t == at) {
+            times.remove(i);
+        }
+        if times.is_empty() {
+            self.entries.remove(key);
+        }
+    }
+
     /// Forgets `key`'s attempts, e.g. after a successful login.
     pub fn reset(&mut self, key: &str) {
         self.entries.remove(key);
@@ -247,6 +261,26 @@ mod tests {
             "a success forgets"
         );
         assert!(per_user.is_empty());
+    }
+
+    #[test]
+    fn an_attempt_counted_ahead_can_be_taken_back() {
+        let t0 = Instant::now();
+        let mut limiter = SlidingWindow::new(2, MINUTE);
+        limiter.record("ip", t0);
+        limiter.record("ip", t0 + secs(1));
+        assert!(limiter.check("ip", t0 + secs(2)).is_err());
+        limiter.forget("ip", t0 + secs(1));
+        assert_eq!(limiter.attempts("ip", t0 + secs(2)), 1);
+        assert!(limiter.check("ip", t0 + secs(2)).is_ok());
+        limiter.forget("ip", t0 + secs(9));
+        assert_eq!(
+            limiter.attempts("ip", t0 + secs(2)),
+            1,
+            "not there: nothing"
+        );
+        limiter.forget("ip", t0);
+        assert!(limiter.is_empty(), "an empty key is dropped");
     }
 
     #[test]

@@ -70,6 +70,24 @@ impl TokenSettings {
     }
 }
 
+/// What a pair of tokens is issued for: a user with their current roles and credential version,
+/// one login's family and its generation, and the issue time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant<'a> {
+    /// `sub`.
+    pub user_id: Uuid,
+    /// `roles`: the user's roles now.
+    pub roles: &'a [Role],
+    /// `fam`: a new id for a login, the presented token's for a refresh.
+    pub family: Uuid,
+    /// `gen`: 0 for a login; after a refresh, the family stream's new version.
+    pub generation: u64,
+    /// `cv`: the user's credential version as the read model has it.
+    pub credential_version: u64,
+    /// `iat_us`.
+    pub issued_at: Timestamp,
+}
+
 /// Issues and decodes tokens with one algorithm and its keys. Cheap to share (`Arc`) and
 /// thread-safe; holds no clock except in the `decode*` methods that do not take `now`.
 #[derive(Debug, Clone)]
@@ -114,30 +132,32 @@ impl TokenService {
         &self.settings
     }
 
-    /// Issues an access and a refresh token for one login (or one refresh) of `user_id`, both in
-    /// refresh family `family`, each with its own `jti` (UUID v7), issued at `now`.
-    ///
-    /// Take `now` before checking the credentials: a password change recorded while the check
-    /// runs then voids the pair (see [`crate::auth::check`]).
-    pub fn issue_pair(
+    /// Issues an access and a refresh token for `grant`, each with a new `jti` (UUID v7).
+    pub fn issue_pair(&self, grant: &Grant<'_>) -> Result<TokenPair, IssueError> {
+        self.issue_pair_with_ids(grant, Uuid::now_v7(), Uuid::now_v7())
+    }
+
+    /// Issues the pair of `grant` with the given `jti`s. The same grant and ids give the same
+    /// claims, hence (every algorithm we use signs deterministically) the same tokens: that is
+    /// how a refresh whose answer was lost is answered the same pair again.
+    pub fn issue_pair_with_ids(
         &self,
-        user_id: Uuid,
-        roles: &[Role],
-        family: Uuid,
-        now: Timestamp,
+        grant: &Grant<'_>,
+        access_jti: Uuid,
+        refresh_jti: Uuid,
     ) -> Result<TokenPair, IssueError> {
         let key = self.keys.encoding().ok_or(IssueError::IssuingDisabled)?;
         let header = Header::new(self.algorithm);
-        let issue = |typ: TokenType, ttl: Duration| {
-            let claims = self.claims(user_id, roles, family, typ, ttl, now);
+        let issue = |typ: TokenType, ttl: Duration, jti: Uuid| {
+            let claims = self.claims(grant, typ, ttl, jti);
             jsonwebtoken::encode(&header, &claims, key)
-                .map(|token| (token, claims.expires_at(), claims.jti))
+                .map(|token| (token, claims.expires_at()))
                 .map_err(|e| IssueError::Signing(e.to_string()))
         };
-        let (access_token, access_expires_at, access_jti) =
-            issue(TokenType::Access, self.settings.access_ttl)?;
-        let (refresh_token, refresh_expires_at, refresh_jti) =
-            issue(TokenType::Refresh, self.settings.refresh_ttl)?;
+        let (access_token, access_expires_at) =
+            issue(TokenType::Access, self.settings.access_ttl, access_jti)?;
+        let (refresh_token, refresh_expires_at) =
+            issue(TokenType::Refresh, self.settings.refresh_ttl, refresh_jti)?;
         Ok(TokenPair {
             access_token,
             refresh_token,
@@ -148,23 +168,16 @@ impl TokenService {
         })
     }
 
-    fn claims(
-        &self,
-        user_id: Uuid,
-        roles: &[Role],
-        family: Uuid,
-        typ: TokenType,
-        ttl: Duration,
-        now: Timestamp,
-    ) -> Claims {
+    fn claims(&self, grant: &Grant<'_>, typ: TokenType, ttl: Duration, jti: Uuid) -> Claims {
+        let now = grant.issued_at;
         let now_us = i128::from(now.as_micros());
         let ttl_us = i128::try_from(ttl.as_micros()).unwrap_or(i128::MAX / 2);
         let iat = seconds(now_us.div_euclid(MICROS_PER_SEC));
         // Rounded up: a token lives at least its TTL, and less than a second more.
         let exp = seconds((now_us + ttl_us + MICROS_PER_SEC - 1).div_euclid(MICROS_PER_SEC));
         Claims {
-            sub: user_id,
-            jti: Uuid::now_v7(),
+            sub: grant.user_id,
+            jti,
             iat,
             iat_us: now.as_micros(),
             nbf: iat,
@@ -172,8 +185,10 @@ impl TokenService {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
             typ,
-            roles: roles.to_vec(),
-            fam: family,
+            roles: grant.roles.to_vec(),
+            fam: grant.family,
+            gen: grant.generation,
+            cv: grant.credential_version,
         }
     }
 

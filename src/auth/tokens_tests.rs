@@ -19,10 +19,22 @@ const NOW: Timestamp = Timestamp::from_micros(1_800_000_000_400_000);
 const USER: Uuid = Uuid::from_u128(0xada);
 const FAMILY: Uuid = Uuid::from_u128(0xfa);
 
+const ROLES: [Role; 2] = [Role::Reviewer, Role::Auditor];
+
+/// A grant for USER in FAMILY at NOW: generation 2, credential version 5.
+fn grant() -> Grant<'static> {
+    Grant {
+        user_id: USER,
+        roles: &ROLES,
+        family: FAMILY,
+        generation: 2,
+        credential_version: 5,
+        issued_at: NOW,
+    }
+}
+
 fn pair(service: &TokenService) -> TokenPair {
-    service
-        .issue_pair(USER, &[Role::Reviewer, Role::Auditor], FAMILY, NOW)
-        .expect("issues")
+    service.issue_pair(&grant()).expect("issues")
 }
 
 fn later(d: Duration) -> Timestamp {
@@ -82,6 +94,8 @@ fn a_pair_carries_every_claim() {
     assert_eq!(refresh.typ, TokenType::Refresh);
     assert_eq!(access.roles, [Role::Reviewer, Role::Auditor]);
     assert_eq!((access.fam, refresh.fam), (FAMILY, FAMILY));
+    assert_eq!((access.gen, refresh.gen), (2, 2));
+    assert_eq!((access.cv, refresh.cv), (5, 5));
     assert_eq!(
         (access.jti, refresh.jti),
         (pair.access_jti, pair.refresh_jti)
@@ -106,10 +120,23 @@ fn a_pair_carries_every_claim() {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64")).expect("json");
     assert_eq!(header["alg"], "HS256");
 
-    let again = service
-        .issue_pair(USER, &[Role::Reviewer], FAMILY, NOW)
-        .expect("issues");
+    let again = service.issue_pair(&grant()).expect("issues");
     assert_ne!(again.access_jti, pair.access_jti, "fresh ids every time");
+}
+
+#[test]
+fn the_same_grant_and_ids_give_the_same_tokens() {
+    for service in [
+        hs_service(),
+        rs_service(true),
+        ed_service("eddsa-public.pem", true),
+    ] {
+        let first = pair(&service);
+        let again = service
+            .issue_pair_with_ids(&grant(), first.access_jti, first.refresh_jti)
+            .expect("issues");
+        assert_eq!(again, first, "{:?}", service.keys().algorithm());
+    }
 }
 
 #[test]
@@ -244,7 +271,7 @@ fn rs256_verifies_and_issues_only_with_a_private_key() {
         .expect("verifies with the public key");
     assert_eq!(claims.sub, USER);
     assert!(matches!(
-        verifier.issue_pair(USER, &[Role::Reviewer], FAMILY, NOW),
+        verifier.issue_pair(&grant()),
         Err(IssueError::IssuingDisabled)
     ));
     // An RS256 token means nothing to an HS256 server, and the other way round.

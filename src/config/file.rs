@@ -2,8 +2,8 @@
 //!
 //! Keys are the flag names with `_` for `-` (`heartbeat_interval = "30s"`,
 //! `max_connections_per_user = 5`, `demo = true`). Durations, addresses and URLs are strings,
-//! counts and sizes are integers, `allowed_origins` is a string (comma-separated) or an array of
-//! strings. An unknown key or a value of the wrong type is an error naming the file, the line and
+//! counts and sizes are integers, `allowed_origins` and `trusted_proxies` are a string
+//! (comma-separated) or an array of strings. An unknown key or a value of the wrong type is an error naming the file, the line and
 //! the key; values are checked further by [`super::Settings::resolve`], like flags are.
 
 use std::fmt;
@@ -51,8 +51,15 @@ pub struct FileSettings {
     pub snapshot_interval: Option<String>,
     pub demo: Option<bool>,
     pub log: Option<String>,
+    pub log_format: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_body_bytes: Option<i64>,
+    pub trusted_proxies: Option<OriginList>,
+    pub login_failures_per_user_global: Option<i64>,
+    pub refresh_rate_per_ip: Option<i64>,
+    pub refresh_rate_per_family: Option<i64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `allowed_origins` as the file may write it.

@@ -1,12 +1,23 @@
-//! One log line per request, with the query string's tokens redacted: `?token=…` (the
-//! WebSocket's) and any parameter named like a secret never reach the log.
+//! Around every request: its [`RequestId`] (in a span that every log line of the request
+//! carries, and in the answer's `X-Request-Id`), one access log line with the query string's
+//! tokens redacted (`?token=…`, the WebSocket's, and any parameter named like a secret never
+//! reach the log; names are judged after percent-decoding, as the server's own query parser
+//! reads them, so `?t%6Fken=…` is redacted too), and the HTTP metrics by route template
+//! (`/api/v1/cases/{id}/decision`, never the path itself, so no id becomes a label). The address
+//! is the client's (see `client_ip.rs`: behind `--trusted-proxies`, not the proxy's).
 
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::time::Instant;
 
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::Error;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+
+use super::request_id::{RequestId, HEADER};
+use crate::metrics::labels::UNMATCHED_ROUTE;
+use crate::metrics::{metrics, HttpMethod};
 
 pub struct AccessLog;
 
@@ -47,21 +58,39 @@ where
         let started = Instant::now();
         let method = req.method().to_string();
         let target = redact(req.path(), req.query_string());
-        let peer = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        let fut = self.service.call(req);
-        Box::pin(async move {
-            let res = fut.await?;
-            tracing::info!(
-                target: "access",
-                "{peer} {method} {target} {} {:.1}ms",
-                res.status().as_u16(),
-                started.elapsed().as_secs_f64() * 1e3
-            );
-            Ok(res)
-        })
+        let peer = super::client_ip::client_ip(req.request());
+        let id = RequestId::from_header(req.headers().get(HEADER).and_then(|v| v.to_str().ok()));
+        let request_id = id.0.clone();
+        req.extensions_mut().insert(id);
+        let span = tracing::info_span!("request", request_id = %request_id);
+        let fut = span.in_scope(|| self.service.call(req));
+        Box::pin(
+            async move {
+                let mut res = fut.await?;
+                let status = res.status().as_u16();
+                let seconds = started.elapsed().as_secs_f64();
+                let route = res
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+                metrics().http_request(&route, HttpMethod::of(&method), status, seconds);
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
+                    res.headers_mut()
+                        .insert(HeaderName::from_static(HEADER), value);
+                }
+                tracing::info!(
+                    target: "access",
+                    request_id = %request_id,
+                    status,
+                    route = %route,
+                    duration_ms = seconds * 1e3,
+                    "{peer} {method} {target} {status} {:.1}ms",
+                    seconds * 1e3
+                );
+                Ok(res)
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -74,11 +103,7 @@ pub fn redact(path: &str, query: &str) -> String {
         .split('&')
         .map(|pair| {
             let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
-            let lower = name.to_ascii_lowercase();
-            if ["token", "secret", "password", "key"]
-                .iter()
-                .any(|s| lower.contains(s))
-            {
+            if names_a_secret(name) {
                 format!("{name}=[redacted]")
             } else {
                 pair.to_owned()
@@ -86,6 +111,17 @@ pub fn redact(path: &str, query: &str) -> String {
         })
         .collect();
     format!("{path}?{}", parts.join("&"))
+}
+
+/// Whether a raw (percent-encoded) parameter name, once decoded as a form name (`+` is a
+/// space), contains a word that secrets go by.
+fn names_a_secret(raw: &str) -> bool {
+    let spaced = raw.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy();
+    let lower = decoded.to_lowercase();
+    ["token", "secret", "password", "key"]
+        .iter()
+        .any(|s| lower.contains(s))
 }
 
 #[cfg(test)]
@@ -104,5 +140,26 @@ mod tests {
         );
         assert_eq!(redact("/a", "status=pending"), "/a?status=pending");
         assert_eq!(redact("/a", ""), "/a");
+    }
+
+    #[test]
+    fn names_are_decoded_before_they_are_judged() {
+        assert_eq!(
+            redact("/api/v1/ws", "t%6Fken=eyJ.x.y"),
+            "/api/v1/ws?t%6Fken=[redacted]"
+        );
+        assert_eq!(redact("/a", "%54OKEN=abc&v=1"), "/a?%54OKEN=[redacted]&v=1");
+        assert_eq!(
+            redact("/a", "access%5Ftoken=abc"),
+            "/a?access%5Ftoken=[redacted]"
+        );
+        assert_eq!(
+            redact("/a", "pass%77ord=hunter2"),
+            "/a?pass%77ord=[redacted]"
+        );
+        assert_eq!(redact("/a", "api+key=abc"), "/a?api+key=[redacted]");
+        // A name that is not valid UTF-8 once decoded is judged on its readable part.
+        assert_eq!(redact("/a", "%FFtoken=abc"), "/a?%FFtoken=[redacted]");
+        assert_eq!(redact("/a", "st%61tus=pending"), "/a?st%61tus=pending");
     }
 }

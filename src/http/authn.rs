@@ -60,7 +60,11 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
     state
         .projector
         .send(WithModels::new(move |m: &Projections| {
-            check_access(&claims, m.users(), m.revocations())
+            check_access(&claims, m.users(), m.revocations()).map(|mut principal| {
+                // What the check saw: a revocation after it may still be on its way.
+                principal.checked_at = m.position();
+                principal
+            })
         }))
         .await
         .map_err(ApiError::internal)?

@@ -1,11 +1,16 @@
 //! `GET /healthz` (the process serves HTTP) and `GET /readyz` (the store answers and the read
 //! models have caught up with it).
+//!
+//! `/readyz` is usually open to whoever can reach the port (load balancers probe it without a
+//! token), so it says *what* is not ready, never *why*: a store's error can name files, hosts or
+//! SQL. The cause goes to the log instead.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use events::StoreError;
+use serde_json::{json, Value};
 
 use super::AppState;
-use crate::projector::Status;
+use crate::projector::{ProjectorStatus, Status};
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
@@ -14,10 +19,43 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (ready, checks) = node_readiness(&state).await;
+    let mut answer = if ready {
+        HttpResponse::Ok()
+    } else {
+        let mut r = HttpResponse::ServiceUnavailable();
+        r.insert_header(("Retry-After", "1"));
+        r
+    };
+    answer.json(json!({ "ready": ready, "checks": checks }))
+}
+
+/// Whether the node is ready, and the checks that say what is not: the store answers and the
+/// read models have applied everything it holds. Logs the cause and sets the readiness gauge.
+pub async fn node_readiness(state: &AppState) -> (bool, Value) {
     let head = state.store.head_position().await;
-    let status = state.projector.send(Status).await;
-    let (ready, body) = match (head, status) {
-        (Ok(head), Ok(s)) => (
+    let status = state.projector.send(Status).await.ok();
+    if let Err(e) = &head {
+        tracing::warn!("not ready: the event store does not answer: {e}");
+    }
+    if let Some(ProjectorStatus {
+        healthy: false,
+        last_error: Some(e),
+        ..
+    }) = &status
+    {
+        tracing::warn!("not ready: the projector is failing: {e}");
+    }
+    let (ready, checks) = readiness(head, status);
+    crate::metrics::metrics().set_ready(ready);
+    (ready, checks)
+}
+
+/// Whether the node is ready, and the checks as the answer shows them: states and positions,
+/// no error text.
+fn readiness(head: Result<u64, StoreError>, status: Option<ProjectorStatus>) -> (bool, Value) {
+    match (head, status) {
+        (Ok(head), Some(s)) => (
             s.healthy && s.position >= head,
             json!({
                 "store": "ok",
@@ -26,18 +64,46 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 "projections": if s.healthy { "ok" } else { "failing" },
             }),
         ),
-        (Err(e), _) => (
-            false,
-            json!({ "store": "unavailable", "detail": e.to_string() }),
-        ),
-        (_, Err(_)) => (false, json!({ "projections": "stopped" })),
-    };
-    let mut answer = if ready {
-        HttpResponse::Ok()
-    } else {
-        let mut r = HttpResponse::ServiceUnavailable();
-        r.insert_header(("Retry-After", "1"));
-        r
-    };
-    answer.json(json!({ "ready": ready, "checks": body }))
+        (Err(_), _) => (false, json!({ "store": "unavailable" })),
+        (Ok(_), None) => (false, json!({ "projections": "stopped" })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_store_is_named_but_its_error_is_not_shown() {
+        let error = StoreError::Unavailable(
+            "cannot open /var/lib/adjudicator/events.sqlite3: SQLITE_CANTOPEN".into(),
+        );
+        let (ready, checks) = readiness(Err(error), None);
+        assert!(!ready);
+        assert_eq!(checks, json!({ "store": "unavailable" }));
+    }
+
+    #[test]
+    fn a_failing_projector_shows_its_state_not_its_error() {
+        let status = ProjectorStatus {
+            position: 7,
+            healthy: false,
+            last_error: Some("cannot decode the event at /secret/path".into()),
+        };
+        let (ready, checks) = readiness(Ok(9), Some(status));
+        assert!(!ready);
+        assert!(!checks.to_string().contains("secret"), "{checks}");
+        assert_eq!(checks["projections"], "failing");
+    }
+
+    #[test]
+    fn caught_up_and_healthy_is_ready() {
+        let status = ProjectorStatus {
+            position: 9,
+            healthy: true,
+            last_error: None,
+        };
+        assert!(readiness(Ok(9), Some(status)).0);
+        assert!(!readiness(Ok(9), None).0);
+    }
 }

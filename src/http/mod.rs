@@ -4,20 +4,28 @@
 //! | file | routes |
 //! | --- | --- |
 //! | `health.rs` | `/healthz`, `/readyz` |
-//! | `session.rs` | `/api/v1/auth/login`, `/refresh`, `/logout`, `/api/v1/me` |
+//! | `session.rs` | `/api/v1/auth/login`, `/logout`, `/api/v1/me` |
+//! | `refresh.rs` | `/api/v1/auth/refresh` |
+//! | `client_ip.rs` | the client's address behind `--trusted-proxies` |
 //! | `users.rs` | `/api/v1/users` |
 //! | `cases.rs` | `/api/v1/cases…`, `/api/v1/stats` |
 //! | `audit.rs` | `/api/v1/audit/…` |
+//! | `app.rs` | `/` and `/app/…`: the browser app |
 
 pub mod access_log;
+mod app;
 mod audit;
 pub mod authn;
 mod cases;
+pub mod client_ip;
 pub mod errors;
+pub mod headers;
 mod health;
 pub mod json;
 mod metrics;
 pub mod problem;
+mod refresh;
+pub mod request_id;
 mod session;
 mod users;
 
@@ -28,7 +36,7 @@ use projections::Projections;
 use uuid::Uuid;
 
 use crate::projector::{WaitForPosition, WithModels};
-pub use crate::state::{AppState, LoginLimits};
+pub use crate::state::{AppState, RefreshLimits};
 use problem::ApiError;
 
 /// How long a command waits for its own event to reach the read models.
@@ -37,8 +45,9 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 /// Registers the routes outside `/api/v1` (see `crate::routes` for the whole application).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/metrics", web::get().to(metrics::metrics_text))
+        .route("/readyz", web::get().to(health::readyz))
+        .configure(app::routes);
 }
 
 /// Registers the API's routes, inside the `/api/v1` scope.

@@ -1,17 +1,19 @@
-//! Logging in and out: `POST /auth/login`, `/auth/refresh`, `/auth/logout`, and `GET /me`.
+//! Logging in and out: `POST /auth/login`, `/auth/logout`, and `GET /me` (`/auth/refresh` is
+//! in `refresh.rs`).
 //!
-//! Failed logins are limited per client IP and per username; an unknown user costs the same
-//! time and gets the same answer as a wrong password. A refresh token is single use: the old
-//! one is revoked as the new pair is issued, and presenting it again revokes its whole family
-//! (every token of that login) and answers `token_reused`.
+//! A login is refused before any work when its username is longer than any username can be
+//! (422), and counted against the limits *before* its password is checked (see
+//! [`crate::auth::login_limits`]); the check itself (argon2) runs behind a bound on concurrent
+//! runs, answering 503 `unavailable` when every slot is taken. An unknown user costs the same
+//! time and gets the same answer as a wrong password.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use events::domain::revocation::{
     self, FamilyRevocationReason, RevocationEvent, TokenFamilyRevoked, TokenRevoked,
 };
+use events::domain::values::USERNAME_MAX;
 use events::domain::DomainEvent;
 use events::{EventData, ExpectedVersion, Metadata, Timestamp};
 use projections::{Projections, UserRecord};
@@ -19,16 +21,17 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::authn::{token_problem, Authenticated};
-use super::json::Json;
+use super::authn::Authenticated;
+use super::client_ip::client_ip;
+use super::json::{Json, JsonOrEmpty};
 use super::problem::ApiError;
 use super::{wait_for, AppState};
-use crate::auth::{check_refresh, dummy_verify, verify_password, Claims, TokenPair};
+use crate::auth::{dummy_verify, verify_password, Grant, PasswordSlot, TokenPair};
 use crate::projector::WithModels;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/login", web::post().to(login))
-        .route("/auth/refresh", web::post().to(refresh))
+        .route("/auth/refresh", web::post().to(super::refresh::refresh))
         .route("/auth/logout", web::post().to(logout))
         .route("/me", web::get().to(me));
 }
@@ -40,11 +43,12 @@ struct LoginBody {
     password: String,
 }
 
-fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
-        .to_string()
+/// A slot for one argon2 run, or 503 `unavailable` (with `Retry-After`) when all are taken.
+pub(super) fn password_slot(state: &AppState) -> Result<PasswordSlot, ApiError> {
+    state
+        .password_gate
+        .try_enter()
+        .ok_or_else(|| ApiError::unavailable("too many password checks at once; try again"))
 }
 
 async fn login(
@@ -53,39 +57,48 @@ async fn login(
     body: Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { username, password } = body.0;
-    let ip = client_ip(&req);
-    let now = Instant::now();
-    {
-        let limits = &state.login_limits;
-        let per_ip = limits.per_ip.lock().map_err(ApiError::internal)?;
-        let per_user = limits.per_user.lock().map_err(ApiError::internal)?;
-        let wait = [per_ip.check(&ip, now), per_user.check(&username, now)]
-            .into_iter()
-            .filter_map(Result::err)
-            .map(|r| r.0)
-            .max();
-        if let Some(wait) = wait {
-            return Err(ApiError::rate_limited(wait));
-        }
+    // No username is longer: refuse before the limiter keeps a key for it.
+    if username.len() > USERNAME_MAX {
+        return Err(ApiError::field(
+            "username",
+            format!("must be at most {USERNAME_MAX} characters"),
+        ));
     }
-    // The issue time is taken before the credentials are checked, so that a password change or
-    // a disabling recorded while the check runs voids the pair (see `crate::auth::check`).
-    let issued_at = Timestamp::now();
+    let ip = client_ip(&req);
+    let slot = password_slot(&state)?;
+    let attempt = state
+        .login_limits
+        .lock()
+        .map_err(ApiError::internal)?
+        .begin(&username, ip, Instant::now())
+        .map_err(|wait| ApiError::rate_limited(wait.0))?;
     let name = username.clone();
-    let user: Option<UserRecord> = state
+    let user: Option<UserRecord> = match state
         .projector
         .send(WithModels::new(move |m: &Projections| {
             m.users().by_username(&name).cloned()
         }))
         .await
-        .map_err(ApiError::internal)?;
-    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    {
+        Ok(user) => user,
+        Err(e) => {
+            if let Ok(mut limits) = state.login_limits.lock() {
+                limits.abandon(&attempt);
+            }
+            return Err(ApiError::internal(e));
+        }
+    };
+    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers, and hold the
+    // slot while it runs.
     let candidate = user.clone();
-    let verified = web::block(move || match &candidate {
-        Some(u) if !u.disabled => verify_password(&password, u.password_hash.expose()),
-        _ => {
-            dummy_verify(&password);
-            false
+    let verified = web::block(move || {
+        let _slot = slot;
+        match &candidate {
+            Some(u) if !u.disabled => verify_password(&password, u.password_hash.expose()),
+            _ => {
+                dummy_verify(&password);
+                false
+            }
         }
     })
     .await
@@ -93,13 +106,6 @@ async fn login(
     let user = match (verified, user) {
         (true, Some(user)) => user,
         _ => {
-            let limits = &state.login_limits;
-            if let Ok(mut l) = limits.per_ip.lock() {
-                l.record(&ip, Instant::now());
-            }
-            if let Ok(mut l) = limits.per_user.lock() {
-                l.record(&username, Instant::now());
-            }
             tracing::info!(%ip, "login failed");
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
@@ -107,27 +113,39 @@ async fn login(
             ));
         }
     };
-    if let Ok(mut l) = state.login_limits.per_user.lock() {
-        l.reset(&username);
+    if let Ok(mut limits) = state.login_limits.lock() {
+        limits.succeeded(&attempt, Instant::now());
     }
-    let pair = issue(&state, &user, Uuid::now_v7(), issued_at)?;
-    tracing::info!(user_id = %user.id, "login");
+    let pair = issue(&state, &user, Uuid::now_v7(), 0)?;
+    tracing::info!(user_id = %user.id, %ip, "login");
     Ok(HttpResponse::Ok().json(token_answer(&pair)))
 }
 
+/// A new pair for `user` (as the read models have them now) in `family` at `generation`.
 fn issue(
     state: &AppState,
     user: &UserRecord,
     family: Uuid,
-    issued_at: Timestamp,
+    generation: u64,
 ) -> Result<TokenPair, ApiError> {
-    state
-        .tokens
-        .issue_pair(user.id, &user.roles, family, issued_at)
-        .map_err(|e| ApiError::unavailable(format!("tokens cannot be issued here: {e}")))
+    let grant = Grant {
+        user_id: user.id,
+        roles: &user.roles,
+        family,
+        generation,
+        credential_version: user.credential_version,
+        issued_at: Timestamp::now(),
+    };
+    state.tokens.issue_pair(&grant).map_err(issue_error)
 }
 
-fn token_answer(pair: &TokenPair) -> serde_json::Value {
+/// Why tokens cannot be issued here, as an answer.
+pub(super) fn issue_error(e: crate::auth::IssueError) -> ApiError {
+    ApiError::unavailable(format!("tokens cannot be issued here: {e}"))
+}
+
+/// The protocol's answer to a login or a refresh.
+pub(super) fn token_answer(pair: &TokenPair) -> serde_json::Value {
     let expires_in =
         (pair.access_expires_at.as_micros() - Timestamp::now().as_micros()).max(0) / 1_000_000;
     json!({
@@ -136,62 +154,6 @@ fn token_answer(pair: &TokenPair) -> serde_json::Value {
         "token_type": "Bearer",
         "expires_in": expires_in,
     })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefreshBody {
-    refresh_token: String,
-}
-
-async fn refresh(
-    state: web::Data<AppState>,
-    body: Json<RefreshBody>,
-) -> Result<HttpResponse, ApiError> {
-    let claims = state
-        .tokens
-        .decode_refresh(&body.0.refresh_token)
-        .map_err(|e| token_problem(&e))?;
-    let _one_at_a_time = state.refresh_lock.lock().await;
-    let issued_at = Timestamp::now();
-    let check = claims.clone();
-    let (used, checked) = state
-        .projector
-        .send(WithModels::new(move |m: &Projections| {
-            let used = m.revocations().is_token_revoked(check.jti);
-            let checked = check_refresh(&check, m.users(), m.revocations())
-                .map(|p| m.users().get(p.user_id).cloned());
-            (used, checked)
-        }))
-        .await
-        .map_err(ApiError::internal)?;
-    if used {
-        // Reuse: someone holds a copy of this token. End the whole login.
-        revoke(
-            &state,
-            family_revoked(&state, &claims, FamilyRevocationReason::RefreshReuse),
-        )
-        .await?;
-        tracing::warn!(user_id = %claims.sub, "refresh token reused: family revoked");
-        return Err(ApiError::unauthorized(
-            "token_reused",
-            "this refresh token was used already; every token of this login is now revoked",
-        ));
-    }
-    let user = checked
-        .map_err(|e| token_problem(&e))?
-        .ok_or_else(|| ApiError::unauthorized("user_unknown", "the user no longer exists"))?;
-    revoke(
-        &state,
-        RevocationEvent::TokenRevoked(TokenRevoked {
-            jti: claims.jti,
-            user_id: claims.sub,
-            expires_at: claims.expires_at(),
-        }),
-    )
-    .await?;
-    let pair = issue(&state, &user, claims.fam, issued_at)?;
-    Ok(HttpResponse::Ok().json(token_answer(&pair)))
 }
 
 #[derive(Deserialize, Default)]
@@ -204,13 +166,8 @@ async fn logout(
     state: web::Data<AppState>,
     who: Authenticated,
     req: HttpRequest,
-    body: web::Bytes,
+    JsonOrEmpty(body): JsonOrEmpty<LogoutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: LogoutBody = if body.is_empty() {
-        LogoutBody::default()
-    } else {
-        super::json::parse(&body)?
-    };
     let p = &who.0;
     let expires_at = Timestamp::now().plus(state.refresh_ttl);
     let mut families = vec![p.family];
@@ -235,37 +192,29 @@ async fn logout(
             reason: FamilyRevocationReason::Logout,
         })
     }));
-    append_revocations(&state, events, Some(p.user_id)).await?;
+    let metadata = Metadata::for_request(Some(p.user_id));
+    append_revocations(
+        &state,
+        revocation::STREAM,
+        ExpectedVersion::Any,
+        events,
+        metadata,
+    )
+    .await?;
     tracing::info!(user_id = %p.user_id, ip = %client_ip(&req), "logout");
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn family_revoked(
+/// Appends revocations to `stream` and waits until the read models know them, so the revoked
+/// tokens are refused from the moment this returns.
+pub(super) async fn append_revocations(
     state: &AppState,
-    claims: &Claims,
-    reason: FamilyRevocationReason,
-) -> RevocationEvent {
-    RevocationEvent::FamilyRevoked(TokenFamilyRevoked {
-        family_id: claims.fam,
-        user_id: claims.sub,
-        expires_at: Timestamp::now().plus(state.refresh_ttl),
-        reason,
-    })
-}
-
-async fn revoke(state: &AppState, event: RevocationEvent) -> Result<(), ApiError> {
-    append_revocations(state, vec![event], None).await
-}
-
-/// Appends revocations and waits until the read models know them, so the revoked tokens are
-/// refused from the moment this returns.
-async fn append_revocations(
-    state: &AppState,
+    stream: &str,
+    expected: ExpectedVersion,
     events: Vec<RevocationEvent>,
-    user: Option<Uuid>,
+    metadata: Metadata,
 ) -> Result<(), ApiError> {
     let at = Timestamp::now();
-    let metadata = Metadata::for_request(user);
     let data = events
         .into_iter()
         .map(|e| EventData::encode(&DomainEvent::Revocation(e), metadata, at))
@@ -273,7 +222,7 @@ async fn append_revocations(
         .map_err(ApiError::internal)?;
     let appended = state
         .store
-        .append(revocation::STREAM, ExpectedVersion::Any, data)
+        .append(stream, expected, data)
         .await
         .map_err(|e| super::cases::command_error(e.into(), None))?;
     wait_for(state, appended.positions.last().copied().unwrap_or(0)).await

@@ -16,6 +16,7 @@ use super::authn::Authenticated;
 use super::cases::command_error;
 use super::json::Json;
 use super::problem::ApiError;
+use super::session::password_slot;
 use super::{wait_for, AppState};
 use crate::auth::{check_password_policy, hash_password};
 use crate::commands;
@@ -45,11 +46,7 @@ async fn create(
     who.require(&[Role::Admin])?;
     let body = body.0;
     check_password_policy(&body.password).map_err(|e| ApiError::validation(vec![e]))?;
-    let password = body.password;
-    let password_hash = web::block(move || hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let password_hash = hash(&state, body.password).await?;
     let user_id = events::domain::user::user_id_for(&body.username);
     let actor = who.actor();
     let outcome = commands::run_user(state.store.as_ref(), user_id, who.metadata(), || {
@@ -118,10 +115,7 @@ async fn update(
     let mut actions = Vec::new();
     if let Some(password) = body.password {
         check_password_policy(&password).map_err(|e| ApiError::validation(vec![e]))?;
-        let password_hash = web::block(move || hash_password(&password))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+        let password_hash = hash(&state, password).await?;
         actions.push(UserAction::ChangePassword { password_hash });
     }
     if let Some(roles) = body.roles {
@@ -152,6 +146,18 @@ async fn update(
     }
     let user = user_after(&state, user_id, outcome).await?;
     Ok(HttpResponse::Ok().json(user))
+}
+
+/// Hashes a new password on a blocking thread, within the bound on concurrent argon2 runs.
+async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
+    let slot = password_slot(state)?;
+    web::block(move || {
+        let _slot = slot;
+        hash_password(&password)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
 }
 
 async fn user_after(

@@ -10,9 +10,9 @@
 //! checkpoint with exponential backoff.
 //!
 //! Snapshots are encoded inside the actor (the models must not change while they are read) and
-//! written to disk on a blocking thread, at most one at a time.
+//! written to disk on a blocking thread, at most one at a time. On a timer it forgets the
+//! revocations of tokens that have expired (`prune_interval`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,8 @@ use events::hash::Hash;
 use events::{EventEnvelope, EventStore, RecordedEvent, StoreError};
 use projections::{Projections, ReadView, Topic, Update};
 
-use super::snapshot_file::{self, Snapshot};
+use super::snapshot_file::{self, Snapshot, SnapshotFile};
+use crate::metrics::{actor_handled, metrics, ActorKind, Ticket};
 
 /// Updates caused by one event, shared by every recipient.
 #[derive(Message, Clone)]
@@ -33,6 +34,9 @@ pub struct Published {
     pub control: Option<Control>,
     /// When the event was recorded (just before its append): the start of the push latency.
     pub recorded_at: events::Timestamp,
+    /// Counts this message in the registry's mailbox backlog until it is handled (each copy
+    /// is one more).
+    pub waiting: Ticket,
 }
 
 /// Events that end sessions: their tokens stop being valid.
@@ -41,7 +45,7 @@ pub enum Control {
     TokenRevoked(uuid::Uuid),
     FamilyRevoked(uuid::Uuid),
     UserDisabled(uuid::Uuid),
-    /// A new password: every token issued before it is void.
+    /// A new password or new roles: every token of an older credential version is void.
     UserTokensVoided(uuid::Uuid),
 }
 
@@ -59,7 +63,7 @@ fn control_of(env: &EventEnvelope) -> Option<Control> {
         DomainEvent::User(UserEvent::Disabled(_)) => {
             projections::streams::user_id_of(env).map(Control::UserDisabled)
         }
-        DomainEvent::User(UserEvent::PasswordChanged(_)) => {
+        DomainEvent::User(UserEvent::PasswordChanged(_) | UserEvent::RolesChanged(_)) => {
             projections::streams::user_id_of(env).map(Control::UserTokensVoided)
         }
         _ => None,
@@ -120,20 +124,27 @@ pub struct SaveSnapshot;
 
 #[derive(Clone, Debug)]
 pub struct ProjectorConfig {
-    /// Where snapshots go; `None` disables them.
-    pub snapshot_path: Option<PathBuf>,
+    /// Where snapshots go, and their key; `None` disables them.
+    pub snapshot: Option<SnapshotFile>,
     /// Save after this many events…
     pub snapshot_every_events: u64,
     /// …or after this long, whichever comes first (if anything changed).
     pub snapshot_interval: Duration,
+    /// How often revocations of tokens that have expired are forgotten.
+    pub prune_interval: Duration,
+    /// The clock skew allowed on a token's expiry (`--jwt-leeway`): a revocation is kept that
+    /// much longer than its token's expiry.
+    pub token_leeway: Duration,
 }
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
         ProjectorConfig {
-            snapshot_path: None,
+            snapshot: None,
             snapshot_every_events: 50_000,
             snapshot_interval: Duration::from_secs(30),
+            prune_interval: Duration::from_secs(60),
+            token_leeway: Duration::ZERO,
         }
     }
 }
@@ -197,6 +208,7 @@ impl Projector {
 
     fn fail(&mut self, ctx: &mut Context<Self>, error: String) {
         tracing::error!(position = self.models.position(), "projector: {error}");
+        metrics().actor_restart(ActorKind::Projector);
         self.healthy = false;
         self.last_error = Some(error);
         if let Some(handle) = self.subscription.take() {
@@ -222,7 +234,7 @@ impl Projector {
             self.models.apply(&env)
         };
         self.anchor = hash;
-        crate::metrics::metrics().set_projection_position(self.models.position());
+        metrics().set_projection_position(self.models.position());
         self.wake_waiters();
         if !self.healthy {
             tracing::info!(position = env.position(), "projector recovered");
@@ -236,6 +248,7 @@ impl Projector {
                 updates: Arc::new(updates),
                 control: control_of(&env),
                 recorded_at: env.record.data.recorded_at,
+                waiting: Ticket::new(ActorKind::Registry),
             };
             self.recipients.retain(|r| r.connected());
             for r in &self.recipients {
@@ -264,7 +277,7 @@ impl Projector {
     /// Encodes the models now and writes them on a blocking thread, unless one is being
     /// written already or nothing changed since the last. Answers whether it started one.
     fn start_snapshot(&mut self, ctx: &mut Context<Self>) -> bool {
-        let Some(path) = self.config.snapshot_path.clone() else {
+        let Some(file) = self.config.snapshot.clone() else {
             return false;
         };
         let position = self.models.position();
@@ -285,7 +298,7 @@ impl Projector {
             payload,
         };
         let task = tokio::task::spawn_blocking(move || {
-            snapshot_file::write(&path, &snapshot).map_err(|e| e.to_string())
+            snapshot_file::write(&file, &snapshot).map_err(|e| e.to_string())
         });
         ctx.spawn(
             async move {
@@ -328,11 +341,26 @@ impl Actor for Projector {
                 act.start_snapshot(ctx);
             }
         });
+        // Revocations of tokens that have expired can be forgotten: an expired token is refused
+        // for its expiry first. This trims the read model only; the events stay in the store.
+        ctx.run_interval(self.config.prune_interval, |act, _| {
+            let leeway = i64::try_from(act.config.token_leeway.as_micros()).unwrap_or(i64::MAX);
+            let now = events::Timestamp::now().as_micros().saturating_sub(leeway);
+            let pruned = act
+                .models
+                .prune_revocations(events::Timestamp::from_micros(now));
+            if pruned > 0 {
+                tracing::debug!(pruned, "expired revocations forgotten");
+            }
+        });
     }
 }
 
+crate::metered_actor!(Projector);
+
 impl StreamHandler<Result<RecordedEvent, StoreError>> for Projector {
     fn handle(&mut self, item: Result<RecordedEvent, StoreError>, ctx: &mut Context<Self>) {
+        actor_handled(ActorKind::Projector);
         match item {
             Ok(record) => self.apply(record, ctx),
             Err(e) => self.fail(ctx, format!("subscription failed: {e}")),
@@ -388,7 +416,7 @@ impl Handler<SaveSnapshot> for Projector {
     type Result = ResponseFuture<Result<(), String>>;
 
     fn handle(&mut self, _: SaveSnapshot, ctx: &mut Context<Self>) -> Self::Result {
-        if self.config.snapshot_path.is_none() {
+        if self.config.snapshot.is_none() {
             return Box::pin(async { Ok(()) });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -3,6 +3,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | `route.rs` | `GET /api/v1/ws`: checks before and after the upgrade |
+//! | `origin.rs` | the `Origin` check against `--allowed-origins` |
 //! | `session.rs` | the session actor |
 //! | `registry/` | the registry actor: limits, heartbeats, fan-out (`mod.rs`); subscriptions and their snapshots (`subscriptions.rs`); operators' messages and the drain (`operators.rs`) |
 //! | `outbound.rs` | a session's bounded outbound queue and its writer |
@@ -12,6 +13,7 @@
 //! | `admin.rs` | the operators' endpoints |
 
 pub mod admin;
+pub mod origin;
 pub mod outbound;
 pub mod protocol;
 pub mod recent;
@@ -20,19 +22,19 @@ pub mod route;
 pub mod session;
 pub mod snapshots;
 
-use actix::Addr;
 use actix_web::web;
 
+use crate::metrics::MeteredAddr;
 use registry::Registry;
 use session::SessionConfig;
 
 /// What the WebSocket routes need.
 #[derive(Clone)]
 pub struct WsContext {
-    pub registry: Addr<Registry>,
+    pub registry: MeteredAddr<Registry>,
     pub session: SessionConfig,
     pub max_frame_bytes: usize,
-    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_origins: crate::config::AllowedOrigins,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

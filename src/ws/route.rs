@@ -1,8 +1,11 @@
 //! `GET /api/v1/ws`: the checks before the upgrade (origin, connect attempts, capacity), the
 //! upgrade, the token check after it (an `error` message and a close on failure, as the
 //! protocol says), and the start of the session actor.
+//!
+//! Every refusal is logged with its reason (at `warn` for the limits, 429 and 503; `info` for
+//! an origin and a failed token check), inside the request's span, so with its request id;
+//! never with the token.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -17,7 +20,9 @@ use super::session::auth_failure;
 use super::session::WsSession;
 use super::WsContext;
 use crate::http::authn::authenticate;
+use crate::http::client_ip::client_ip;
 use crate::http::problem::ApiError;
+use crate::http::request_id::RequestId;
 use crate::metrics::{metrics, ConnectionStatus, RateLimit};
 use crate::state::AppState;
 
@@ -35,33 +40,58 @@ pub async fn upgrade(
     state: web::Data<AppState>,
     ws: web::Data<WsContext>,
 ) -> Result<HttpResponse, ApiError> {
-    if let (Some(allowed), Some(origin)) = (&ws.allowed_origins, req.headers().get("origin")) {
-        let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        if !allowed.contains(&origin) {
+    if let Some(origin) = req.headers().get("origin") {
+        let origin = origin.to_str().unwrap_or("");
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        if !super::origin::allowed(&ws.allowed_origins, origin, host) {
             metrics().connection(ConnectionStatus::RejectedOrigin);
+            tracing::info!(
+                status = 403,
+                reason = "origin",
+                origin = ?truncated(origin),
+                "WebSocket refused: origin not allowed"
+            );
             return Err(ApiError::forbidden("this origin may not open a WebSocket"));
         }
     }
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip = client_ip(&req);
     match ws.registry.send(Admit { ip }).await {
         Ok(Ok(())) => {}
         Ok(Err(Refusal::RateLimited(wait))) => {
             metrics().connection(ConnectionStatus::RejectedRateLimited);
             metrics().rate_limited(RateLimit::ConnectAttempts);
+            tracing::warn!(
+                status = 429,
+                reason = "connect_attempts",
+                %ip,
+                retry_after_seconds = wait.0.as_secs(),
+                "WebSocket refused: too many connect attempts from this address"
+            );
             return Err(ApiError::rate_limited(wait.0));
         }
         Ok(Err(Refusal::AtCapacity)) => {
             metrics().connection(ConnectionStatus::RejectedCapacity);
             metrics().rate_limited(RateLimit::MaxConnections);
+            tracing::warn!(
+                status = 503,
+                reason = "max_connections",
+                "WebSocket refused: the node is at its connection limit"
+            );
             return Err(ApiError::unavailable(
                 "the server is at its connection limit",
             ));
         }
         Ok(Err(Refusal::Draining)) => {
             metrics().connection(ConnectionStatus::RejectedCapacity);
+            tracing::info!(
+                status = 503,
+                reason = "draining",
+                "WebSocket refused: the node is shutting down"
+            );
             return Err(ApiError::unavailable("the server is shutting down"));
         }
         Err(e) => return Err(ApiError::internal(e)),
@@ -80,7 +110,9 @@ pub async fn upgrade(
         .max_continuation_size(ws.max_frame_bytes);
     let state = state.get_ref().clone();
     let ws = ws.get_ref().clone();
-    actix_web::rt::spawn(async move {
+    let request_id = RequestId::of(&req);
+    let span = tracing::Span::current();
+    let checking = async move {
         let out = Outbound::start(
             session,
             ws.session.outbound_messages,
@@ -101,7 +133,15 @@ pub async fn upgrade(
                 let registry = ws.registry.clone();
                 WsSession::create(move |ctx| {
                     ctx.add_stream(stream);
-                    WsSession::new(principal, ip, registry, state, ws.session.clone(), out)
+                    WsSession::new(
+                        principal,
+                        ip,
+                        registry,
+                        state,
+                        ws.session.clone(),
+                        out,
+                        &request_id,
+                    )
                 });
             }
             Err(e) => {
@@ -114,13 +154,27 @@ pub async fn upgrade(
                 } else {
                     4401
                 };
+                tracing::info!(
+                    code = close,
+                    reason = e.code,
+                    "WebSocket closed: the token check failed"
+                );
                 let _ = out.text(protocol::error(None, e.code, &e.detail).into());
                 out.close(close, e.code);
                 drop(stream);
             }
         }
-    });
+    };
+    actix_web::rt::spawn(tracing::Instrument::instrument(checking, span));
     Ok(response)
+}
+
+/// At most 100 characters of a value a client sent, for a log line.
+fn truncated(value: &str) -> &str {
+    match value.char_indices().nth(100) {
+        Some((i, _)) => &value[..i],
+        None => value,
+    }
 }
 
 /// The token from `?token=` or from a `bearer.<token>` subprotocol; and whether the client

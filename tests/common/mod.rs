@@ -28,14 +28,22 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Log lines the server printed after it started listening.
     pub log: mpsc::Receiver<String>,
+    /// Log lines the server printed before it listened, the "listening on" line included.
+    pub startup_log: Vec<String>,
 }
 
 impl Server {
     /// Starts the server with `args` after `serve --listen 127.0.0.1:0 --data-dir <dir>`, and
     /// waits for the "listening on" line.
     pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        Server::start_at(data_dir, "127.0.0.1:0", args)
+    }
+
+    /// Starts the server listening on `listen` (e.g. the address a stopped server had), with
+    /// `args` after `serve --listen <listen> --data-dir <dir>`.
+    pub fn start_at(data_dir: &Path, listen: &str, args: &[&str]) -> Server {
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(args)
             .env("ADJUDICATOR_LOG", "info")
@@ -52,12 +60,18 @@ impl Server {
                 }
             }
         });
+        let mut startup_log = Vec::new();
         let base_url = loop {
-            let line = rx
-                .recv_timeout(START_DEADLINE)
-                .expect("the server printed its address in time");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_owned();
+            let line = rx.recv_timeout(START_DEADLINE).unwrap_or_else(|e| {
+                panic!(
+                    "the server did not print its address ({e}); it printed:\n{}",
+                    startup_log.join("\n")
+                )
+            });
+            let address = listening_on(&line);
+            startup_log.push(line);
+            if let Some(address) = address {
+                break address;
             }
         };
         Server {
@@ -65,6 +79,23 @@ impl Server {
             base_url,
             data_dir: data_dir.to_path_buf(),
             log: rx,
+            startup_log,
+        }
+    }
+
+    /// Waits for the next log line that contains `needle` (skipping the others); fails the test
+    /// if none comes within 30 seconds.
+    pub fn log_line_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
         }
     }
 
@@ -85,6 +116,17 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address of a `listening on http://…` log line, in either log format (a text line, or a
+/// JSON object whose `message` says it: the default when stderr is not a terminal).
+pub fn listening_on(line: &str) -> Option<String> {
+    let message = match serde_json::from_str::<Value>(line) {
+        Ok(json) => json["message"].as_str()?.to_owned(),
+        Err(_) => line.to_owned(),
+    };
+    let address = message.split("listening on ").nth(1)?;
+    Some(address.trim().to_owned())
 }
 
 /// Runs `adjudicator <args>` to completion; returns its status and what it printed on stderr.
@@ -397,4 +439,7 @@ pub fn assert_audit_event_shape(event: &Value) {
     }
 }
 
+pub mod browser;
+pub mod prometheus;
+pub mod seed;
 pub mod ws;

@@ -98,6 +98,11 @@ pub async fn connect_with_protocols(server: &Server, protocols: &str) -> Ws {
         "sec-websocket-protocol",
         HeaderValue::from_str(protocols).expect("a header value"),
     );
+    upgrade(request).await
+}
+
+/// Sends `request` and asserts the upgrade happened.
+async fn upgrade(request: tungstenite::handshake::client::Request) -> Ws {
     let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
         .await
         .expect("the upgrade answered in time")
@@ -106,6 +111,44 @@ pub async fn connect_with_protocols(server: &Server, protocols: &str) -> Ws {
         protocol: answered_protocol(&response),
         socket,
     }
+}
+
+/// Opens a WebSocket with `?token=` and extra request headers (e.g. `X-Forwarded-For`).
+pub async fn connect_with_headers(server: &Server, token: &str, headers: &[(&str, &str)]) -> Ws {
+    let mut request = ws_url(server, token_query(Some(token)).as_deref())
+        .into_client_request()
+        .expect("a client request");
+    for (name, value) in headers {
+        request.headers_mut().append(
+            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+    }
+    upgrade(request).await
+}
+
+/// Opens a WebSocket with `?token=` (if any) and extra request `headers`; the error is
+/// whatever refused the upgrade.
+pub async fn try_connect_with_headers(
+    server: &Server,
+    token: Option<&str>,
+    headers: &[(&'static str, &str)],
+) -> Result<Ws, tungstenite::Error> {
+    let mut request = ws_url(server, token_query(token).as_deref())
+        .into_client_request()
+        .expect("a client request");
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, HeaderValue::from_str(value).expect("a header value"));
+    }
+    let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("the upgrade answered in time")?;
+    Ok(Ws {
+        protocol: answered_protocol(&response),
+        socket,
+    })
 }
 
 /// Opens a WebSocket with `?token=` over a socket whose receive buffer is `recv_buffer` bytes:

@@ -265,18 +265,13 @@ pub fn decide(state: &CaseState, cmd: CaseCommand) -> Result<Vec<CaseEvent>, Dom
                     Ok(vec![claimed])
                 }
                 (CaseStatus::InReview, Some(c)) if c.reviewer_id == actor.user_id => {
+                    // Renewing is claiming again: it needs the roles a claim needs, now, so a
+                    // reviewer whose role was removed cannot keep a case.
+                    require_any(&actor, reviewer_roles(escalated))?;
                     Ok(vec![claimed])
                 }
                 (CaseStatus::InReview, Some(c)) if at >= c.expires_at => {
-                    let seniors_only = escalated;
-                    require_any(
-                        &actor,
-                        if seniors_only {
-                            &[Role::SeniorReviewer]
-                        } else {
-                            &[Role::Reviewer, Role::SeniorReviewer]
-                        },
-                    )?;
+                    require_any(&actor, reviewer_roles(escalated))?;
                     Ok(vec![
                         CaseEvent::Released(CaseReleased {
                             reviewer_id: c.reviewer_id,
@@ -322,6 +317,9 @@ pub fn decide(state: &CaseState, cmd: CaseCommand) -> Result<Vec<CaseEvent>, Dom
             if c.reviewer_id != actor.user_id {
                 return Err(DomainError::Forbidden("only the claim holder may decide"));
             }
+            // The holder must still be a reviewer: roles come from the user as they are now
+            // (the command's actor), not as they were when the case was claimed.
+            require_any(&actor, &[Role::Reviewer, Role::SeniorReviewer])?;
             if at >= c.expires_at {
                 return Err(DomainError::InvalidTransition {
                     action: "decide",
@@ -450,6 +448,15 @@ fn decision_event(
         final_culpability,
         notes,
     }))
+}
+
+/// The roles that may claim a case: senior reviewers only once it was escalated.
+fn reviewer_roles(escalated: bool) -> &'static [Role] {
+    if escalated {
+        &[Role::SeniorReviewer]
+    } else {
+        &[Role::Reviewer, Role::SeniorReviewer]
+    }
 }
 
 fn require_any(actor: &Actor, roles: &[Role]) -> Result<(), DomainError> {

@@ -456,6 +456,29 @@ fn the_holder_claiming_again_renews_the_lease() {
 }
 
 #[test]
+fn a_holder_who_lost_the_reviewer_role_cannot_renew_decide_or_escalate() {
+    // The same user as `reviewer()`, after an admin made them an auditor only.
+    let demoted = user(10, &[Role::Auditor]);
+    let state = claimed_by(&reviewer());
+    for action in [claim_action(), confirm(), escalate()] {
+        let result = run(&state, &demoted, 600, action.clone());
+        assert!(is_forbidden(&result), "{action:?}: {result:?}");
+    }
+    // Walking away is still allowed: it gives the case back.
+    assert!(run(&state, &demoted, 600, CaseAction::Release).is_ok());
+}
+
+#[test]
+fn a_senior_who_lost_the_senior_role_cannot_renew_an_escalated_claim() {
+    let demoted = user(20, &[Role::Reviewer]);
+    let state = escalated_claimed_by_senior();
+    let renew = run(&state, &demoted, 400, claim_action());
+    assert!(is_forbidden(&renew), "{renew:?}");
+    let decide = run(&state, &demoted, 400, confirm());
+    assert!(is_forbidden(&decide), "{decide:?}");
+}
+
+#[test]
 fn claiming_after_the_lease_expired_releases_the_old_claim_first() {
     let state = claimed_by(&reviewer());
     let events = run(&state, &other_reviewer(), 1000, claim_action()).unwrap();

@@ -9,12 +9,17 @@
 //!   order, first those already stored and then those appended later, with nothing skipped in
 //!   between, however writers interleave.
 
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
+mod observer;
 pub mod sqlite;
 mod subscription;
 
 use async_trait::async_trait;
 use futures_core::Stream;
 use std::pin::Pin;
+
+pub use observer::{CommitObserver, CommitStats};
 
 use crate::envelope::{EventData, RecordedEvent};
 pub use subscription::catch_up_then_live;
@@ -124,6 +129,18 @@ pub fn validate_append(stream: &str, events: &[EventData]) -> Result<(), StoreEr
         )));
     }
     Ok(())
+}
+
+/// The largest position (and stream version) a store holds or reads from: SQL backends keep
+/// them as signed 64-bit integers.
+pub const MAX_POSITION: u64 = i64::MAX as u64;
+
+/// Refuses a position or version above [`MAX_POSITION`], which a cast to SQL's signed integer
+/// would wrap to a negative number (and so read from the start).
+pub fn validate_position(what: &str, n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| {
+        StoreError::InvalidRequest(format!("{what} {n} is above the largest, {MAX_POSITION}"))
+    })
 }
 
 pub fn validate_limit(limit: usize) -> Result<(), StoreError> {

@@ -2,7 +2,8 @@
 //!
 //! * Admission before the upgrade: connect attempts per IP (sliding window), the node's
 //!   connection limit, and draining at shutdown.
-//! * Registration after authentication: connections per user.
+//! * Registration after authentication: connections per user, and no revocation since the
+//!   token's check (`controls.rs`).
 //! * Topic → sessions, with the position after which each session wants updates, so that a
 //!   snapshot at position P is followed by exactly the updates after P; and, for `queue`, the
 //!   statuses the session's window shows, so that it hears only of the cases that had or have
@@ -23,9 +24,11 @@ use events::Timestamp;
 use projections::Topic;
 use uuid::Uuid;
 
+mod controls;
 mod operators;
 mod subscriptions;
 
+pub use controls::{closes, RecentControls, MAX_RECENT_CONTROLS};
 pub use operators::{Drain, GetLimits, Kick, LimitsInfo, ListSessions, SessionInfo};
 pub use subscriptions::{SubscribeTopics, UnsubscribeTopics};
 
@@ -33,8 +36,8 @@ use super::recent::Recent;
 use super::session::{CloseSession, Heartbeat, WsSession};
 use super::snapshots::{Builder, SnapshotCache};
 use crate::auth::{Principal, RetryAfter, SlidingWindow};
-use crate::metrics::{metrics, MessageType, TopicKind};
-use crate::projector::{Control, Projector, Published, Subscribe as ProjectorSubscribe};
+use crate::metrics::{actor_handled, metrics, ActorKind, MessageType, MeteredAddr, TopicKind};
+use crate::projector::{Projector, Published, Subscribe as ProjectorSubscribe};
 use subscriptions::{Pending, Sub, TopicRequest};
 
 /// A message for a session and its kind (for the metrics).
@@ -52,7 +55,7 @@ pub struct Limits {
 }
 
 struct Entry {
-    addr: Addr<WsSession>,
+    addr: MeteredAddr<WsSession>,
     principal: Principal,
     ip: IpAddr,
     connected_at: Timestamp,
@@ -65,7 +68,7 @@ struct Entry {
 
 pub struct Registry {
     limits: Limits,
-    projector: Addr<Projector>,
+    projector: MeteredAddr<Projector>,
     sessions: HashMap<Uuid, Entry>,
     per_user: HashMap<Uuid, usize>,
     /// Per topic: the sessions and what each wants.
@@ -79,12 +82,14 @@ pub struct Registry {
     pending: HashMap<Uuid, Pending>,
     position: u64,
     draining: bool,
+    /// Controls handled lately: registrations checked before one of them are refused.
+    controls: RecentControls,
     /// Answered when the last session is gone after a drain.
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Registry {
-    pub fn new(limits: Limits, projector: Addr<Projector>, head: u64) -> Self {
+    pub fn new(limits: Limits, projector: MeteredAddr<Projector>, head: u64) -> Self {
         let connects = SlidingWindow::new(limits.connect_attempts_per_ip, limits.connect_window);
         Registry {
             limits,
@@ -99,6 +104,7 @@ impl Registry {
             pending: HashMap::new(),
             position: head,
             draining: false,
+            controls: RecentControls::new(head, MAX_RECENT_CONTROLS),
             drained: Vec::new(),
         }
     }
@@ -230,28 +236,37 @@ impl Handler<Admit> for Registry {
 
 /// A session that authenticated. Answers the position its welcome shows.
 #[derive(Message)]
-#[rtype(result = "Result<u64, TooManyConnections>")]
+#[rtype(result = "Result<u64, NotRegistered>")]
 pub struct Register {
     pub id: Uuid,
-    pub addr: Addr<WsSession>,
+    pub addr: MeteredAddr<WsSession>,
     pub principal: Principal,
     pub ip: IpAddr,
 }
 
-#[derive(Debug)]
-pub struct TooManyConnections;
+/// Why a session was not registered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotRegistered {
+    TooManyConnections,
+    /// A revocation (or a disabling, a credentials change) after the token's check: close
+    /// with this code and reason.
+    Ended(u16, &'static str),
+}
 
 impl Handler<Register> for Registry {
-    type Result = Result<u64, TooManyConnections>;
+    type Result = Result<u64, NotRegistered>;
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
+        if let Some((code, reason)) = self.controls.refusal(&msg.principal) {
+            return Err(NotRegistered::Ended(code, reason));
+        }
         let user = msg.principal.user_id;
         let count = self.per_user.get(&user).copied().unwrap_or(0);
         if count >= self.limits.max_connections_per_user {
-            return Err(TooManyConnections);
+            return Err(NotRegistered::TooManyConnections);
         }
         if self.draining || self.sessions.len() >= self.limits.max_connections {
-            return Err(TooManyConnections);
+            return Err(NotRegistered::TooManyConnections);
         }
         *self.per_user.entry(user).or_default() += 1;
         let now = Timestamp::now();
@@ -299,6 +314,10 @@ impl Handler<Reauthenticated> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Reauthenticated, _: &mut Context<Self>) {
+        // The renewed token was checked at some position too: a revocation since ends it.
+        if let Some((code, reason)) = self.controls.refusal(&msg.principal) {
+            return self.close(msg.id, code, reason);
+        }
         if let Some(entry) = self.sessions.get_mut(&msg.id) {
             entry.principal = msg.principal;
         }
@@ -325,10 +344,13 @@ impl Handler<Seen> for Registry {
 
 // ---- fan-out ------------------------------------------------------------------------------
 
+crate::metered_actor!(Registry);
+
 impl Handler<Published> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Published, _: &mut Context<Self>) {
+        actor_handled(ActorKind::Registry);
         let started = Instant::now();
         self.position = self.position.max(msg.position);
         for update in msg.updates.iter() {
@@ -347,26 +369,12 @@ impl Handler<Published> for Registry {
                 .push(update.position, update.topic, update.statuses, text);
         }
         if let Some(control) = msg.control {
+            self.controls.push(msg.position, control);
             let doomed: Vec<(Uuid, u16, &'static str)> = self
                 .sessions
                 .iter()
                 .filter_map(|(id, e)| {
-                    let p = &e.principal;
-                    match control {
-                        Control::TokenRevoked(jti) if p.jti == jti => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        Control::FamilyRevoked(f) if p.family == f => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        Control::UserDisabled(u) if p.user_id == u => {
-                            Some((*id, 4403, "user_disabled"))
-                        }
-                        Control::UserTokensVoided(u) if p.user_id == u => {
-                            Some((*id, 4401, "token_revoked"))
-                        }
-                        _ => None,
-                    }
+                    closes(control, &e.principal).map(|(code, reason)| (*id, code, reason))
                 })
                 .collect();
             for (id, code, reason) in doomed {
