@@ -1,0 +1,302 @@
+//! The writer task of one process and its group commit.
+//!
+//! Appends from every task of the process queue up in one channel. The writer takes whatever is
+//! waiting (up to a bound) into one transaction on its own connection:
+//!
+//! 1. `SELECT … FROM head FOR UPDATE` locks the single head row. Every appending transaction of
+//!    every node takes this lock first and holds it until it commits, so appends are serialized
+//!    across the cluster and the positions a transaction gives out follow the last committed
+//!    one: gap-free, and committed in position order (a reader never sees position `n + 1`
+//!    before `n`).
+//! 2. It reads the heads of the batch's streams (from its cache when no other node wrote since
+//!    its last commit), checks each request's expected version against the heads as the batch
+//!    leaves them, and chains the accepted events.
+//! 3. It inserts every accepted event in one statement, moves the head, queues a `NOTIFY` with
+//!    the new head for the other nodes, and commits: one WAL flush for the whole batch. Only
+//!    then does it answer the callers and advance the head that local subscribers watch.
+//!
+//! A failure answers every caller of the batch with the error and drops the connection (a new
+//! one is made for the next batch); whatever was not committed is rolled back by the server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use super::rows::{self, Columns, Place};
+use super::{advance, pg_error, NOTIFY_CHANNEL};
+use crate::envelope::EventData;
+use crate::hash::{chain_hash, Hash, GENESIS};
+use crate::store::{AppendResult, ExpectedVersion, StoreError};
+
+/// Requests the writer takes into one transaction at most.
+const MAX_BATCH_REQUESTS: usize = 512;
+/// Events the writer takes into one transaction at most (a request is never split).
+const MAX_BATCH_EVENTS: usize = 8_192;
+/// Stream heads the writer remembers at most between batches.
+const MAX_CACHED_HEADS: usize = 100_000;
+
+pub struct AppendRequest {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<EventData>,
+    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+/// The writer's connection and its prepared statements.
+struct Connection {
+    client: Client,
+    lock_head: Statement,
+    stream_heads: Statement,
+    insert: Statement,
+    set_head: Statement,
+    notify: Statement,
+}
+
+impl Connection {
+    async fn open(config: &Config) -> Result<Self, tokio_postgres::Error> {
+        let mut config = config.clone();
+        config.application_name("adjudicator writer");
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!("PostgreSQL writer connection closed: {e}");
+            }
+        });
+        let notify = format!("SELECT pg_notify('{NOTIFY_CHANNEL}', $1)");
+        let (lock_head, stream_heads, insert, set_head, notify) = tokio::try_join!(
+            client.prepare("SELECT position FROM adjudicator.head FOR UPDATE"),
+            client.prepare(
+                "SELECT s.stream, e.version, e.hash FROM unnest($1::text[]) AS s(stream) \
+                 CROSS JOIN LATERAL (SELECT version, hash FROM adjudicator.events \
+                 WHERE stream = s.stream ORDER BY version DESC LIMIT 1) AS e"
+            ),
+            client.prepare(rows::INSERT),
+            client.prepare("UPDATE adjudicator.head SET position = $1"),
+            client.prepare(&notify),
+        )?;
+        Ok(Connection {
+            client,
+            lock_head,
+            stream_heads,
+            insert,
+            set_head,
+            notify,
+        })
+    }
+}
+
+pub struct Writer {
+    config: Config,
+    connection: Option<Connection>,
+    /// The head as this writer's last commit left it; when the locked head differs, another
+    /// node has written since, and the cached stream heads may be stale.
+    last_head: u64,
+    /// The version and last hash of recently written streams, as committed.
+    heads: HashMap<String, (u64, Hash)>,
+    head_tx: Arc<watch::Sender<u64>>,
+}
+
+/// What one batch decided before it is written.
+struct Plan {
+    results: Vec<Result<AppendResult, StoreError>>,
+    columns: Columns,
+    heads: HashMap<String, (u64, Hash)>,
+    head: u64,
+}
+
+impl Writer {
+    pub fn new(config: Config, head_tx: Arc<watch::Sender<u64>>) -> Self {
+        Writer {
+            config,
+            connection: None,
+            last_head: 0,
+            heads: HashMap::new(),
+            head_tx,
+        }
+    }
+
+    /// Runs until every sender is gone and the queue is empty.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<AppendRequest>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            let mut events = batch[0].events.len();
+            while batch.len() < MAX_BATCH_REQUESTS && events < MAX_BATCH_EVENTS {
+                match rx.try_recv() {
+                    Ok(req) => {
+                        events += req.events.len();
+                        batch.push(req);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(batch).await;
+        }
+    }
+
+    async fn commit_batch(&mut self, batch: Vec<AppendRequest>) {
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut requests = Vec::with_capacity(batch.len());
+        for req in batch {
+            replies.push(req.reply);
+            requests.push((req.stream, req.expected, req.events));
+        }
+        match self.write(requests).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                // The connection may be in any state: start again from a new one, and trust
+                // no cached head.
+                self.connection = None;
+                self.heads.clear();
+                tracing::warn!("PostgreSQL append failed: {e}");
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    async fn write(
+        &mut self,
+        requests: Vec<(String, ExpectedVersion, Vec<EventData>)>,
+    ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+        if self.connection.is_none() {
+            self.connection = Some(Connection::open(&self.config).await.map_err(pg_error)?);
+        }
+        let Some(c) = &self.connection else {
+            return Err(StoreError::Closed);
+        };
+        let (begun, locked) = tokio::join!(
+            c.client.batch_execute("BEGIN"),
+            c.client.query_one(&c.lock_head, &[])
+        );
+        begun.map_err(pg_error)?;
+        let base: i64 = locked.map_err(pg_error)?.get(0);
+        let base = base as u64;
+        if base != self.last_head {
+            self.heads.clear();
+        }
+        let missing: Vec<&str> = {
+            let mut seen = std::collections::HashSet::new();
+            requests
+                .iter()
+                .map(|(s, _, _)| s.as_str())
+                .filter(|s| !self.heads.contains_key(*s) && seen.insert(*s))
+                .collect()
+        };
+        let mut found = HashMap::new();
+        if !missing.is_empty() {
+            for row in c
+                .client
+                .query(&c.stream_heads, &[&missing])
+                .await
+                .map_err(pg_error)?
+            {
+                let stream: String = row.get(0);
+                let version: i64 = row.get(1);
+                let hash: &[u8] = row.get(2);
+                let hash: Hash = hash.try_into().map_err(|_| StoreError::Corrupt {
+                    path: "adjudicator.events".into(),
+                    problem: format!("the last hash of {stream} is not 32 bytes"),
+                })?;
+                found.insert(stream, (version as u64, hash));
+            }
+        }
+        let plan = plan(base, requests, |stream| {
+            self.heads
+                .get(stream)
+                .or_else(|| found.get(stream))
+                .copied()
+                .unwrap_or((0, GENESIS))
+        });
+        if plan.columns.is_empty() {
+            // Every request conflicted: nothing to write, release the lock.
+            c.client.batch_execute("ROLLBACK").await.map_err(pg_error)?;
+            return Ok(plan.results);
+        }
+        let head = plan.head as i64;
+        let notice = plan.head.to_string();
+        let params = plan.columns.params();
+        let head_param: [&(dyn ToSql + Sync); 1] = [&head];
+        let notice_param: [&(dyn ToSql + Sync); 1] = [&notice];
+        let (inserted, moved, notified, committed) = tokio::join!(
+            c.client.execute(&c.insert, &params),
+            c.client.execute(&c.set_head, &head_param),
+            c.client.execute(&c.notify, &notice_param),
+            c.client.batch_execute("COMMIT"),
+        );
+        // An error in an earlier statement turns the COMMIT into a rollback; report the first.
+        inserted.map_err(pg_error)?;
+        moved.map_err(pg_error)?;
+        notified.map_err(pg_error)?;
+        committed.map_err(pg_error)?;
+        self.last_head = plan.head;
+        if self.heads.len() + plan.heads.len() > MAX_CACHED_HEADS {
+            self.heads.clear();
+        }
+        self.heads.extend(plan.heads);
+        advance(&self.head_tx, plan.head);
+        Ok(plan.results)
+    }
+}
+
+/// Checks each request against the stream heads as the batch leaves them and chains the
+/// accepted events after position `base`. `committed_head` gives a stream's head before the
+/// batch.
+fn plan(
+    base: u64,
+    requests: Vec<(String, ExpectedVersion, Vec<EventData>)>,
+    committed_head: impl Fn(&str) -> (u64, Hash),
+) -> Plan {
+    let mut heads: HashMap<String, (u64, Hash)> = HashMap::new();
+    let mut results = Vec::with_capacity(requests.len());
+    let mut columns = Columns::default();
+    let mut position = base;
+    for (stream, expected, events) in requests {
+        let (mut version, mut prev) = heads
+            .get(&stream)
+            .copied()
+            .unwrap_or_else(|| committed_head(&stream));
+        if !expected.admits(version) {
+            results.push(Err(StoreError::Conflict {
+                stream,
+                expected,
+                actual: version,
+            }));
+            continue;
+        }
+        let mut positions = Vec::with_capacity(events.len());
+        for data in events {
+            version += 1;
+            position += 1;
+            let hash = chain_hash(&prev, &stream, version, &data);
+            let place = Place {
+                position,
+                stream: &stream,
+                version,
+                prev_hash: &prev,
+                hash: &hash,
+            };
+            columns.push(place, data);
+            positions.push(position);
+            prev = hash;
+        }
+        heads.insert(stream, (version, prev));
+        results.push(Ok(AppendResult {
+            stream_version: version,
+            positions,
+        }));
+    }
+    Plan {
+        results,
+        columns,
+        heads,
+        head: position,
+    }
+}
