@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use adjudicator::cli::{BenchCommand, Cli, Command};
 use adjudicator::config::Settings;
 use adjudicator::ops;
-use adjudicator::ops::args::{AuditCommand, UserCommand};
+use adjudicator::ops::args::{AuditCommand, StoreCommand, UserCommand};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -39,6 +39,12 @@ fn main() -> ExitCode {
             match user.command {
                 UserCommand::Add(args) => run_multi_threaded(ops::users::add(args)),
                 UserCommand::List(args) => run_multi_threaded(ops::users::list(args)),
+            }
+        }
+        Command::Store(store) => {
+            adjudicator::logging::init("warn");
+            match store.command {
+                StoreCommand::Copy(args) => run_multi_threaded(ops::copy::copy(args)),
             }
         }
         Command::Audit(audit) => {

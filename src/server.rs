@@ -27,7 +27,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     create_data_dir(&settings)?;
     let tokens =
         Arc::new(TokenService::from_settings(&settings).context("cannot load the token keys")?);
-    let store = crate::store::open(&settings)?;
+    let store = crate::store::open(&settings).await?;
     let head = store
         .head_position()
         .await

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use events::store::postgres::PostgresStore;
 use events::store::sqlite::SqliteStore;
 use events::{
     AppendResult, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, Subscription,
@@ -23,9 +24,10 @@ pub enum OpenStoreError {
 }
 
 /// Opens the configured backend, instrumented.
-pub fn open(settings: &Settings) -> Result<Arc<dyn EventStore>, OpenStoreError> {
+pub async fn open(settings: &Settings) -> Result<Arc<dyn EventStore>, OpenStoreError> {
     let inner: Arc<dyn EventStore> = match &settings.store {
         StoreUrl::Sqlite => Arc::new(SqliteStore::open_in(&settings.data_dir)?),
+        StoreUrl::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
         other => {
             return Err(OpenStoreError::Unsupported(
                 other.redacted(),
