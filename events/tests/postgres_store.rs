@@ -284,3 +284,17 @@ async fn an_unreachable_server_is_a_clear_error() {
     );
     assert!(!message.contains("s3cret"), "{message}");
 }
+
+/// This build has no TLS: a URL that demands it is refused, never silently served in clear.
+#[tokio::test]
+async fn a_url_that_requires_tls_is_refused() {
+    let Some(db) = fresh_database("a_url_that_requires_tls_is_refused").await else {
+        return;
+    };
+    let url = format!("{}?sslmode=require", db.url);
+    let e = PostgresStore::connect(&url)
+        .await
+        .err()
+        .expect("no TLS in this build");
+    assert!(e.to_string().contains("cannot connect"), "{e}");
+}
