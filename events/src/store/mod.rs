@@ -9,6 +9,7 @@
 //!   order, first those already stored and then those appended later, with nothing skipped in
 //!   between, however writers interleave.
 
+mod batch;
 pub mod postgres;
 pub mod sqlite;
 mod subscription;

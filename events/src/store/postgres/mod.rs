@@ -23,16 +23,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
+use super::batch::{queue_append, AppendRequest};
 use super::{
     catch_up_then_live, validate_append, validate_limit, AppendResult, EventStore, ExpectedVersion,
     StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
 pub use url::DEFAULT_POOL_SIZE;
-use writer::{AppendRequest, Writer};
+use writer::Writer;
 
 /// The channel of the notification each commit sends, its payload the new head.
 const NOTIFY_CHANNEL: &str = "adjudicator_events";
@@ -155,6 +157,30 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
 
+    /// Events of `SELECT <columns> FROM adjudicator.events <rest>` with `params`.
+    async fn select_events(
+        &self,
+        rest: &'static str,
+        params: Vec<Box<dyn ToSql + Send + Sync>>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.with_client(move |client| async move {
+            let sql = format!("SELECT {} FROM adjudicator.events {rest}", rows::COLUMNS);
+            let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            client
+                .query(&stmt, &refs)
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .map(rows::read)
+                .collect()
+        })
+        .await
+    }
+
     /// Starts the listener once, on the first subscription.
     fn listen(&self) {
         self.inner.listening.call_once(|| {
@@ -216,19 +242,8 @@ impl EventStore for PostgresStore {
         events: Vec<EventData>,
     ) -> Result<AppendResult, StoreError> {
         validate_append(stream, &events)?;
-        let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            stream: stream.to_owned(),
-            expected,
-            events,
-            reply,
-        };
         let appends = self.inner.appends.as_ref().ok_or(StoreError::Closed)?;
-        appends
-            .send(request)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        queue_append(appends, stream, expected, events).await
     }
 
     async fn read_stream(
@@ -238,48 +253,25 @@ impl EventStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_limit(limit)?;
-        let stream = stream.to_owned();
         let from = i64::try_from(from_version).unwrap_or(i64::MAX);
-        self.with_client(move |client| async move {
-            let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {} FROM adjudicator.events WHERE stream = $1 AND version >= $2 \
-                     ORDER BY version LIMIT $3",
-                    rows::COLUMNS
-                ))
-                .await
-                .map_err(pg_error)?;
-            client
-                .query(&stmt, &[&stream, &from, &(limit as i64)])
-                .await
-                .map_err(pg_error)?
-                .iter()
-                .map(rows::read)
-                .collect()
-        })
+        self.select_events(
+            "WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3",
+            vec![
+                Box::new(stream.to_owned()),
+                Box::new(from),
+                Box::new(limit as i64),
+            ],
+        )
         .await
     }
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_limit(limit)?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        self.with_client(move |client| async move {
-            let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {} FROM adjudicator.events WHERE position > $1 \
-                     ORDER BY position LIMIT $2",
-                    rows::COLUMNS
-                ))
-                .await
-                .map_err(pg_error)?;
-            client
-                .query(&stmt, &[&after, &(limit as i64)])
-                .await
-                .map_err(pg_error)?
-                .iter()
-                .map(rows::read)
-                .collect()
-        })
+        self.select_events(
+            "WHERE position > $1 ORDER BY position LIMIT $2",
+            vec![Box::new(after), Box::new(limit as i64)],
+        )
         .await
     }
 

@@ -20,15 +20,6 @@ pub const INSERT: &str = "INSERT INTO adjudicator.events (position, stream, vers
      $6::integer[], $7::smallint[], $8::bigint[], $9::uuid[], $10::uuid[], $11::uuid[], \
      $12::bytea[], $13::bytea[], $14::bytea[])";
 
-/// Where an event goes and its link in the chain.
-pub struct Place<'a> {
-    pub position: u64,
-    pub stream: &'a str,
-    pub version: u64,
-    pub prev_hash: &'a Hash,
-    pub hash: &'a Hash,
-}
-
 /// The columns of a batch, ready to bind to [`INSERT`].
 #[derive(Default)]
 pub struct Columns {
@@ -50,10 +41,11 @@ pub struct Columns {
 
 impl Columns {
     /// Adds one event, taking its data.
-    pub fn push(&mut self, at: Place<'_>, d: EventData) {
-        self.position.push(at.position as i64);
-        self.stream.push(at.stream.to_owned());
-        self.version.push(at.version as i64);
+    pub fn push(&mut self, e: RecordedEvent) {
+        let d = e.data;
+        self.position.push(e.position as i64);
+        self.stream.push(e.stream);
+        self.version.push(e.version as i64);
         self.id.push(d.id);
         self.event_type.push(d.event_type);
         self.schema_version.push(i32::from(d.schema_version));
@@ -63,8 +55,8 @@ impl Columns {
         self.correlation_id.push(d.metadata.correlation_id);
         self.causation_id.push(d.metadata.causation_id);
         self.payload.push(d.payload);
-        self.prev_hash.push(at.prev_hash.to_vec());
-        self.hash.push(at.hash.to_vec());
+        self.prev_hash.push(e.prev_hash.to_vec());
+        self.hash.push(e.hash.to_vec());
     }
 
     pub fn is_empty(&self) -> bool {

@@ -21,14 +21,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::rows::{self, Columns, Place};
+use super::rows::{self, Columns};
 use super::{advance, pg_error, NOTIFY_CHANNEL};
 use crate::envelope::EventData;
-use crate::hash::{chain_hash, Hash, GENESIS};
+use crate::hash::{Hash, GENESIS};
+use crate::store::batch::{plan_batch, AppendRequest};
 use crate::store::{AppendResult, ExpectedVersion, StoreError};
 
 /// Requests the writer takes into one transaction at most.
@@ -37,13 +38,6 @@ const MAX_BATCH_REQUESTS: usize = 512;
 const MAX_BATCH_EVENTS: usize = 8_192;
 /// Stream heads the writer remembers at most between batches.
 const MAX_CACHED_HEADS: usize = 100_000;
-
-pub struct AppendRequest {
-    pub stream: String,
-    pub expected: ExpectedVersion,
-    pub events: Vec<EventData>,
-    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
-}
 
 /// The writer's connection and its prepared statements.
 struct Connection {
@@ -97,14 +91,6 @@ pub struct Writer {
     /// The version and last hash of recently written streams, as committed.
     heads: HashMap<String, (u64, Hash)>,
     head_tx: Arc<watch::Sender<u64>>,
-}
-
-/// What one batch decided before it is written.
-struct Plan {
-    results: Vec<Result<AppendResult, StoreError>>,
-    columns: Columns,
-    heads: HashMap<String, (u64, Hash)>,
-    head: u64,
 }
 
 impl Writer {
@@ -208,21 +194,33 @@ impl Writer {
                 found.insert(stream, (version as u64, hash));
             }
         }
-        let plan = plan(base, requests, |stream| {
-            self.heads
-                .get(stream)
-                .or_else(|| found.get(stream))
-                .copied()
-                .unwrap_or((0, GENESIS))
-        });
-        if plan.columns.is_empty() {
+        let cached = &self.heads;
+        let mut columns = Columns::default();
+        let plan = plan_batch(
+            base,
+            requests,
+            |stream| {
+                Ok::<_, StoreError>(
+                    cached
+                        .get(stream)
+                        .or_else(|| found.get(stream))
+                        .copied()
+                        .unwrap_or((0, GENESIS)),
+                )
+            },
+            |recorded| {
+                columns.push(recorded);
+                Ok(())
+            },
+        )?;
+        if columns.is_empty() {
             // Every request conflicted: nothing to write, release the lock.
             c.client.batch_execute("ROLLBACK").await.map_err(pg_error)?;
             return Ok(plan.results);
         }
         let head = plan.head as i64;
         let notice = plan.head.to_string();
-        let params = plan.columns.params();
+        let params = columns.params();
         let head_param: [&(dyn ToSql + Sync); 1] = [&head];
         let notice_param: [&(dyn ToSql + Sync); 1] = [&notice];
         let (inserted, moved, notified, committed) = tokio::join!(
@@ -243,60 +241,5 @@ impl Writer {
         self.heads.extend(plan.heads);
         advance(&self.head_tx, plan.head);
         Ok(plan.results)
-    }
-}
-
-/// Checks each request against the stream heads as the batch leaves them and chains the
-/// accepted events after position `base`. `committed_head` gives a stream's head before the
-/// batch.
-fn plan(
-    base: u64,
-    requests: Vec<(String, ExpectedVersion, Vec<EventData>)>,
-    committed_head: impl Fn(&str) -> (u64, Hash),
-) -> Plan {
-    let mut heads: HashMap<String, (u64, Hash)> = HashMap::new();
-    let mut results = Vec::with_capacity(requests.len());
-    let mut columns = Columns::default();
-    let mut position = base;
-    for (stream, expected, events) in requests {
-        let (mut version, mut prev) = heads
-            .get(&stream)
-            .copied()
-            .unwrap_or_else(|| committed_head(&stream));
-        if !expected.admits(version) {
-            results.push(Err(StoreError::Conflict {
-                stream,
-                expected,
-                actual: version,
-            }));
-            continue;
-        }
-        let mut positions = Vec::with_capacity(events.len());
-        for data in events {
-            version += 1;
-            position += 1;
-            let hash = chain_hash(&prev, &stream, version, &data);
-            let place = Place {
-                position,
-                stream: &stream,
-                version,
-                prev_hash: &prev,
-                hash: &hash,
-            };
-            columns.push(place, data);
-            positions.push(position);
-            prev = hash;
-        }
-        heads.insert(stream, (version, prev));
-        results.push(Ok(AppendResult {
-            stream_version: version,
-            positions,
-        }));
-    }
-    Plan {
-        results,
-        columns,
-        heads,
-        head: position,
     }
 }

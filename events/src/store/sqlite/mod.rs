@@ -14,14 +14,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
+use super::batch::{queue_append, AppendRequest};
 use super::{
     catch_up_then_live, validate_append, validate_limit, AppendResult, EventStore, ExpectedVersion,
     StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
-use writer::{AppendRequest, Writer};
+use writer::Writer;
 
 /// Takes the store's write lock (`<file>.lock`), held by the writer thread for as long as it
 /// runs: one writing process per store, because the writer keeps the head position in memory.
@@ -188,23 +189,12 @@ impl EventStore for SqliteStore {
         events: Vec<EventData>,
     ) -> Result<AppendResult, StoreError> {
         validate_append(stream, &events)?;
-        let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            stream: stream.to_owned(),
-            expected,
-            events,
-            reply,
-        };
         let Some(appends) = &self.inner.appends else {
             return Err(StoreError::InvalidRequest(
                 "the store was opened read-only".into(),
             ));
         };
-        appends
-            .send(request)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        queue_append(appends, stream, expected, events).await
     }
 
     async fn read_stream(
