@@ -7,6 +7,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use events::store::postgres::PostgresStore;
 use events::store::sqlite::SqliteStore;
+use events::store::Append;
 use events::{
     AppendResult, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, Subscription,
 };
@@ -72,6 +73,28 @@ impl EventStore for InstrumentedStore {
             Err(_) => m.append(0, seconds),
         }
         result
+    }
+
+    async fn append_many(&self, appends: Vec<Append>) -> Vec<Result<AppendResult, StoreError>> {
+        let started = Instant::now();
+        let results = self.inner.append_many(appends).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let m = metrics();
+        let appended = results
+            .iter()
+            .flatten()
+            .map(|done| done.positions.len() as u64)
+            .sum();
+        m.append(appended, seconds);
+        if let Some(head) = results
+            .iter()
+            .flatten()
+            .flat_map(|d| d.positions.last())
+            .max()
+        {
+            m.set_head_position(*head);
+        }
+        results
     }
 
     async fn read_stream(

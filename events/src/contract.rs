@@ -51,7 +51,7 @@ macro_rules! event_store_contract {
             concurrent_writers_one_wins_each_round, concurrent_any_writers_lose_nothing,
             read_stream_pages, read_all_pages, append_rejects_bad_requests,
             subscribe_from_start_while_writing, subscribe_from_middle, subscribe_from_head,
-            chains_verify);
+            chains_verify, append_many_keeps_order);
     };
     (@tests $make:expr; $($name:ident),+) => {
         $(
@@ -458,4 +458,37 @@ fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, stream: &str, a
         }
         other => panic!("expected a conflict on {stream}, got {other:?}"),
     }
+}
+
+/// `append_many` applies its appends in the order given, each on its own terms.
+pub async fn append_many_keeps_order<S: EventStore>(store: S) {
+    store
+        .append("b", ExpectedVersion::NoStream, events(1))
+        .await
+        .expect("first append");
+    let append = |stream: &str, expected, n| crate::store::Append {
+        stream: stream.into(),
+        expected,
+        events: events(n),
+    };
+    let results = store
+        .append_many(vec![
+            append("a", ExpectedVersion::NoStream, 2),
+            append("b", ExpectedVersion::NoStream, 1),
+            append("c", ExpectedVersion::Exact(0), 1),
+            append("a", ExpectedVersion::Exact(2), 3),
+            append("", ExpectedVersion::Any, 1),
+        ])
+        .await;
+    assert_eq!(results.len(), 5);
+    let positions: Vec<_> = results
+        .iter()
+        .map(|r| r.as_ref().map(|d| d.positions.clone()))
+        .collect();
+    assert_eq!(positions[0], Ok(vec![2, 3]));
+    assert_conflict(results[1].clone(), "b", 1);
+    assert_eq!(positions[2], Ok(vec![4]));
+    assert_eq!(positions[3], Ok(vec![5, 6, 7]));
+    assert!(matches!(results[4], Err(StoreError::InvalidRequest(_))));
+    assert_eq!(store.head_position().await.expect("head"), 7);
 }

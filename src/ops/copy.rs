@@ -3,8 +3,9 @@
 //!
 //! Every source event's hash chain is verified before it is copied, and the copy stops at the
 //! first break. Events are appended stream run by stream run with the exact expected version,
-//! and each must land at the position it had in the source (so snapshots, `since` positions
-//! and audit references stay valid). At the end the target is read back: its chains are
+//! a chunk of runs at a time through `append_many` (which keeps their order and lets the target
+//! commit them together), and each must land at the position it had in the source (so
+//! snapshots, `since` positions and audit references stay valid). At the end the target is read back: its chains are
 //! verified, and its log digest (position, stream, version and hash of every event) must equal
 //! the source's.
 
@@ -12,9 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use events::store::MAX_EVENTS_PER_APPEND;
+use events::store::{Append, MAX_EVENTS_PER_APPEND};
 use events::verify::ChainVerifier;
-use events::{EventData, EventStore, ExpectedVersion};
+use events::{EventData, EventStore, ExpectedVersion, RecordedEvent};
 
 use super::args::{CopyArgs, StoreArgs};
 use super::digest::LogDigest;
@@ -23,6 +24,9 @@ use crate::config::StoreUrl;
 
 /// Progress is printed after every this many events.
 const PROGRESS_EVERY: u64 = 100_000;
+/// Runs (and events) handed to the target at once, about.
+const CHUNK_RUNS: usize = 512;
+const CHUNK_EVENTS: usize = 4_096;
 
 pub async fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let source = open_store(&location(&args.from)?, false)
@@ -119,7 +123,7 @@ async fn copy_all(
 ) -> anyhow::Result<Copied> {
     let mut verifier = ChainVerifier::new();
     let mut digest = LogDigest::new();
-    let mut run: Option<Run> = None;
+    let mut chunk = Chunk::default();
     let mut events = 0u64;
     let mut pages = pages::read_ahead(source, 0);
     while let Some(page) = pages.recv().await {
@@ -128,41 +132,26 @@ async fn copy_all(
             if let Some(f) = verifier.failures().first() {
                 anyhow::bail!(
                     "the source's hash chain of {} breaks at version {} (position {}): {}; \
-                     the copy stopped there, {events} events were copied",
+                     the copy stopped there, before position {}",
                     f.stream,
                     f.version,
                     f.position,
-                    f.problem
+                    f.problem,
+                    chunk.first_position().unwrap_or(f.position)
                 );
             }
             digest.add(&e);
             events += 1;
-            let continues = run
-                .as_ref()
-                .is_some_and(|r| r.stream == e.stream && r.events.len() < MAX_EVENTS_PER_APPEND);
-            if !continues {
-                if let Some(done) = run.take() {
-                    append(target.as_ref(), done).await?;
-                }
-                run = Some(Run {
-                    stream: e.stream.clone(),
-                    expected: e.version - 1,
-                    events: Vec::new(),
-                    positions: Vec::new(),
-                });
-            }
-            if let Some(r) = run.as_mut() {
-                r.positions.push(e.position);
-                r.events.push(e.data);
+            chunk.push(e);
+            if chunk.runs.len() >= CHUNK_RUNS || chunk.events >= CHUNK_EVENTS {
+                chunk.write(target.as_ref()).await?;
             }
             if events.is_multiple_of(PROGRESS_EVERY) {
-                println!("{events} events copied");
+                println!("{events} events read and verified");
             }
         }
     }
-    if let Some(done) = run.take() {
-        append(target.as_ref(), done).await?;
-    }
+    chunk.write(target.as_ref()).await?;
     let streams = verifier.summary().streams_checked;
     Ok(Copied {
         events,
@@ -171,23 +160,64 @@ async fn copy_all(
     })
 }
 
-/// Appends one run and checks it landed at the source's positions.
-async fn append(target: &dyn EventStore, run: Run) -> anyhow::Result<()> {
-    let expected = ExpectedVersion::Exact(run.expected);
-    let done = target
-        .append(&run.stream, expected, run.events)
-        .await
-        .with_context(|| format!("appending {} to the target", run.stream))?;
-    if done.positions != run.positions {
-        anyhow::bail!(
-            "{} landed at positions {:?}… in the target, not at {:?}… as in the source (has \
-             something else written to the target during the copy?)",
-            run.stream,
-            done.positions.first(),
-            run.positions.first()
-        );
+/// Runs waiting to be appended.
+#[derive(Default)]
+struct Chunk {
+    runs: Vec<Run>,
+    events: usize,
+}
+
+impl Chunk {
+    /// Adds the next source event: to the last run when it continues its stream.
+    fn push(&mut self, e: RecordedEvent) {
+        self.events += 1;
+        if let Some(run) = self.runs.last_mut() {
+            if run.stream == e.stream && run.events.len() < MAX_EVENTS_PER_APPEND {
+                run.positions.push(e.position);
+                run.events.push(e.data);
+                return;
+            }
+        }
+        self.runs.push(Run {
+            expected: e.version - 1,
+            stream: e.stream,
+            events: vec![e.data],
+            positions: vec![e.position],
+        });
     }
-    Ok(())
+
+    fn first_position(&self) -> Option<u64> {
+        self.runs.first().and_then(|r| r.positions.first().copied())
+    }
+
+    /// Appends every run, in order, and checks each landed at its source positions. (A run
+    /// cut at a chunk's end goes on in the next chunk with the next expected version.)
+    async fn write(&mut self, target: &dyn EventStore) -> anyhow::Result<()> {
+        self.events = 0;
+        let mut appends = Vec::with_capacity(self.runs.len());
+        let mut sources = Vec::with_capacity(self.runs.len());
+        for run in self.runs.drain(..) {
+            sources.push((run.stream.clone(), run.positions));
+            appends.push(Append {
+                stream: run.stream,
+                expected: ExpectedVersion::Exact(run.expected),
+                events: run.events,
+            });
+        }
+        let results = target.append_many(appends).await;
+        for ((stream, positions), result) in sources.iter().zip(results) {
+            let done = result.with_context(|| format!("appending {stream} to the target"))?;
+            if &done.positions != positions {
+                anyhow::bail!(
+                    "{stream} landed at positions {:?}… in the target, not at {:?}… as in the \
+                     source (has something else written to the target during the copy?)",
+                    done.positions.first(),
+                    positions.first()
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Reads the whole target back: its chains must verify. Returns its log digest and size.

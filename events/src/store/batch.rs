@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AppendResult, ExpectedVersion, StoreError};
+use super::{validate_append, Append, AppendResult, ExpectedVersion, StoreError};
 use crate::envelope::{EventData, RecordedEvent};
 use crate::hash::{chain_hash, Hash};
 
@@ -36,6 +36,41 @@ pub(crate) async fn queue_append(
         .await
         .map_err(|_| StoreError::Closed)?;
     answer.await.map_err(|_| StoreError::Closed)?
+}
+
+/// Queues every append in order (each checked by [`validate_append`] first), then waits for
+/// all the answers: the writer sees them in this order and commits them in as few batches as
+/// its bounds allow.
+pub(crate) async fn queue_appends(
+    queue: &mpsc::Sender<AppendRequest>,
+    appends: Vec<Append>,
+) -> Vec<Result<AppendResult, StoreError>> {
+    let mut answers = Vec::with_capacity(appends.len());
+    for a in appends {
+        if let Err(e) = validate_append(&a.stream, &a.events) {
+            answers.push(Err(e));
+            continue;
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest {
+            stream: a.stream,
+            expected: a.expected,
+            events: a.events,
+            reply,
+        };
+        match queue.send(request).await {
+            Ok(()) => answers.push(Ok(answer)),
+            Err(_) => answers.push(Err(StoreError::Closed)),
+        }
+    }
+    let mut results = Vec::with_capacity(answers.len());
+    for answer in answers {
+        results.push(match answer {
+            Ok(answer) => answer.await.unwrap_or(Err(StoreError::Closed)),
+            Err(e) => Err(e),
+        });
+    }
+    results
 }
 
 /// One batch as planned.

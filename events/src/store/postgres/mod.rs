@@ -27,10 +27,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
-use super::batch::{queue_append, AppendRequest};
+use super::batch::{queue_append, queue_appends, AppendRequest};
 use super::{
-    catch_up_then_live, validate_append, validate_limit, AppendResult, EventStore, ExpectedVersion,
-    StoreError, Subscription,
+    catch_up_then_live, validate_append, validate_limit, Append, AppendResult, EventStore,
+    ExpectedVersion, StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
 pub use url::DEFAULT_POOL_SIZE;
@@ -294,6 +294,13 @@ impl EventStore for PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))??;
         advance(&self.inner.head_tx, head);
         Ok(head)
+    }
+
+    async fn append_many(&self, appends: Vec<Append>) -> Vec<Result<AppendResult, StoreError>> {
+        match &self.inner.appends {
+            Some(queue) => queue_appends(queue, appends).await,
+            None => appends.iter().map(|_| Err(StoreError::Closed)).collect(),
+        }
     }
 }
 

@@ -16,10 +16,10 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::batch::{queue_append, AppendRequest};
+use super::batch::{queue_append, queue_appends, AppendRequest};
 use super::{
-    catch_up_then_live, validate_append, validate_limit, AppendResult, EventStore, ExpectedVersion,
-    StoreError, Subscription,
+    catch_up_then_live, validate_append, validate_limit, Append, AppendResult, EventStore,
+    ExpectedVersion, StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
 use writer::Writer;
@@ -251,5 +251,19 @@ impl EventStore for SqliteStore {
         }
         // Read-only: another process may be writing, so ask the file.
         self.with_reader(writer::read_head).await
+    }
+
+    async fn append_many(&self, appends: Vec<Append>) -> Vec<Result<AppendResult, StoreError>> {
+        match &self.inner.appends {
+            Some(queue) => queue_appends(queue, appends).await,
+            None => appends
+                .iter()
+                .map(|_| {
+                    Err(StoreError::InvalidRequest(
+                        "the store was opened read-only".into(),
+                    ))
+                })
+                .collect(),
+        }
     }
 }
