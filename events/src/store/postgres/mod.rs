@@ -328,7 +328,15 @@ fn advance(head: &watch::Sender<u64>, to: u64) {
 }
 
 fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+    match e.as_db_error() {
+        // The driver's own message is only "db error"; the server's says what went wrong.
+        Some(db) => StoreError::Unavailable(format!(
+            "PostgreSQL: {} ({})",
+            db.message(),
+            db.code().code()
+        )),
+        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+    }
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {

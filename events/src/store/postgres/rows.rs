@@ -13,14 +13,24 @@ use crate::Timestamp;
 pub const COLUMNS: &str = "position, stream, version, id, event_type, schema_version, codec, \
      recorded_at, user_id, correlation_id, causation_id, payload, prev_hash, hash";
 
-pub const INSERT: &str = "INSERT INTO adjudicator.events (position, stream, version, id, \
-     event_type, schema_version, codec, recorded_at, user_id, correlation_id, causation_id, \
-     payload, prev_hash, hash) \
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], \
-     $6::integer[], $7::smallint[], $8::bigint[], $9::uuid[], $10::uuid[], $11::uuid[], \
-     $12::bytea[], $13::bytea[], $14::bytea[])";
+/// The insert of a batch's arrays (`$1`–`$14`), each row joined with `first` (e.g. a CTE that
+/// must run before any row is inserted), or alone.
+pub fn insert_sql(first: Option<&str>) -> String {
+    let from = match first {
+        Some(first) => format!("{first}, "),
+        None => String::new(),
+    };
+    format!(
+        "INSERT INTO adjudicator.events (position, stream, version, id, event_type, \
+         schema_version, codec, recorded_at, user_id, correlation_id, causation_id, payload, \
+         prev_hash, hash) \
+         SELECT t.* FROM {from}unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], \
+         $5::text[], $6::integer[], $7::smallint[], $8::bigint[], $9::uuid[], $10::uuid[], \
+         $11::uuid[], $12::bytea[], $13::bytea[], $14::bytea[]) AS t"
+    )
+}
 
-/// The columns of a batch, ready to bind to [`INSERT`].
+/// The columns of a batch, ready to bind to [`insert_sql`].
 #[derive(Default)]
 pub struct Columns {
     position: Vec<i64>,

@@ -7,7 +7,9 @@
 //! * `head`: a single row holding the last position given out. Every append locks it for update,
 //!   which puts appends from every node in one order and makes positions gap-free and committed
 //!   in order (see `writer` and the ADR on the PostgreSQL backend);
-//! * `migrations`: the versions applied, with when.
+//! * `migrations`: the versions applied, with when;
+//! * `expect_head(actual, wanted)`: raises `AJ001` unless the head is where a writer expects
+//!   it (see `writer`).
 
 use tokio_postgres::Client;
 
@@ -44,6 +46,17 @@ const MIGRATIONS: &[(&str, &str)] = &[(
         position  bigint  NOT NULL
     );
     INSERT INTO adjudicator.head (position) VALUES (0);
+    -- The writer's one-round-trip append moves the head only if it is where the writer last
+    -- left it (no other node appended since, so its cached stream heads hold).
+    CREATE FUNCTION adjudicator.expect_head(actual bigint, wanted bigint) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF actual <> wanted THEN
+            RAISE EXCEPTION 'the head moved' USING ERRCODE = 'AJ001';
+        END IF;
+        RETURN actual;
+    END
+    $$;
     ",
 )];
 

@@ -15,6 +15,14 @@
 //!    the new head for the other nodes, and commits: one WAL flush for the whole batch. Only
 //!    then does it answer the callers and advance the head that local subscribers watch.
 //!
+//! That is the *locked* path. While no other node appends, a shorter one does the same in one
+//! round trip: the writer knows the head its last commit left and the heads of the streams it
+//! writes, so it plans the batch first and sends `BEGIN`, one statement that moves the head
+//! (waiting for the same row lock) only if it is still where the writer left it and inserts the
+//! events, the `NOTIFY` and `COMMIT` together. If another node appended in between, that
+//! statement fails (`AJ001`), the transaction rolls back, the writer forgets its cached heads,
+//! and the batch goes the locked way.
+//!
 //! A failure answers every caller of the batch with the error and drops the connection (a new
 //! one is made for the next batch); whatever was not committed is rolled back by the server.
 
@@ -29,7 +37,7 @@ use super::rows::{self, Columns};
 use super::{advance, pg_error, NOTIFY_CHANNEL};
 use crate::envelope::EventData;
 use crate::hash::{Hash, GENESIS};
-use crate::store::batch::{plan_batch, AppendRequest};
+use crate::store::batch::{plan_batch, AppendRequest, Planned};
 use crate::store::{AppendResult, ExpectedVersion, StoreError};
 
 /// Requests the writer takes into one transaction at most.
@@ -39,6 +47,9 @@ const MAX_BATCH_EVENTS: usize = 8_192;
 /// Stream heads the writer remembers at most between batches.
 const MAX_CACHED_HEADS: usize = 100_000;
 
+/// The error `adjudicator.expect_head` raises when another node appended.
+const HEAD_MOVED: &str = "AJ001";
+
 /// The writer's connection and its prepared statements.
 struct Connection {
     client: Client,
@@ -47,6 +58,8 @@ struct Connection {
     insert: Statement,
     set_head: Statement,
     notify: Statement,
+    /// Moves the head by `$15` if it is at `$16`, and inserts the events (`$1`–`$14`).
+    move_and_insert: Statement,
 }
 
 impl Connection {
@@ -60,16 +73,25 @@ impl Connection {
             }
         });
         let notify = format!("SELECT pg_notify('{NOTIFY_CHANNEL}', $1)");
-        let (lock_head, stream_heads, insert, set_head, notify) = tokio::try_join!(
+        // Every inserted row joins the CTE's one row, so the head is moved (and checked) before
+        // any row goes in: a CTE nothing depends on may run after the main statement.
+        let move_and_insert = format!(
+            "WITH moved AS (UPDATE adjudicator.head SET position = position + $15 \
+             RETURNING adjudicator.expect_head(position - $15, $16)) {}",
+            rows::insert_sql(Some("moved"))
+        );
+        let insert = rows::insert_sql(None);
+        let (lock_head, stream_heads, insert, set_head, notify, move_and_insert) = tokio::try_join!(
             client.prepare("SELECT position FROM adjudicator.head FOR UPDATE"),
             client.prepare(
                 "SELECT s.stream, e.version, e.hash FROM unnest($1::text[]) AS s(stream) \
                  CROSS JOIN LATERAL (SELECT version, hash FROM adjudicator.events \
                  WHERE stream = s.stream ORDER BY version DESC LIMIT 1) AS e"
             ),
-            client.prepare(rows::INSERT),
+            client.prepare(&insert),
             client.prepare("UPDATE adjudicator.head SET position = $1"),
             client.prepare(&notify),
+            client.prepare(&move_and_insert),
         )?;
         Ok(Connection {
             client,
@@ -78,6 +100,7 @@ impl Connection {
             insert,
             set_head,
             notify,
+            move_and_insert,
         })
     }
 }
@@ -85,9 +108,9 @@ impl Connection {
 pub struct Writer {
     config: Config,
     connection: Option<Connection>,
-    /// The head as this writer's last commit left it; when the locked head differs, another
-    /// node has written since, and the cached stream heads may be stale.
-    last_head: u64,
+    /// The head as this writer's last commit left it (`None` after a failure); when the head
+    /// differs, another node has written since, and the cached stream heads may be stale.
+    last_head: Option<u64>,
     /// The version and last hash of recently written streams, as committed.
     heads: HashMap<String, (u64, Hash)>,
     head_tx: Arc<watch::Sender<u64>>,
@@ -98,7 +121,7 @@ impl Writer {
         Writer {
             config,
             connection: None,
-            last_head: 0,
+            last_head: None,
             heads: HashMap::new(),
             head_tx,
         }
@@ -140,6 +163,7 @@ impl Writer {
                 // no cached head.
                 self.connection = None;
                 self.heads.clear();
+                self.last_head = None;
                 tracing::warn!("PostgreSQL append failed: {e}");
                 for reply in replies {
                     let _ = reply.send(Err(e.clone()));
@@ -155,19 +179,26 @@ impl Writer {
         if self.connection.is_none() {
             self.connection = Some(Connection::open(&self.config).await.map_err(pg_error)?);
         }
+        if let Some(base) = self.last_head {
+            match self.write_fast(base, requests.clone()).await? {
+                Some(results) => return Ok(results),
+                None => {
+                    self.heads.clear();
+                    self.last_head = None;
+                }
+            }
+        }
+        self.write_locked(requests).await
+    }
+
+    /// The heads of the batch's streams that are not cached, as committed now.
+    async fn lookup_heads(
+        &self,
+        requests: &[(String, ExpectedVersion, Vec<EventData>)],
+    ) -> Result<HashMap<String, (u64, Hash)>, StoreError> {
         let Some(c) = &self.connection else {
             return Err(StoreError::Closed);
         };
-        let (begun, locked) = tokio::join!(
-            c.client.batch_execute("BEGIN"),
-            c.client.query_one(&c.lock_head, &[])
-        );
-        begun.map_err(pg_error)?;
-        let base: i64 = locked.map_err(pg_error)?.get(0);
-        let base = base as u64;
-        if base != self.last_head {
-            self.heads.clear();
-        }
         let missing: Vec<&str> = {
             let mut seen = std::collections::HashSet::new();
             requests
@@ -177,31 +208,41 @@ impl Writer {
                 .collect()
         };
         let mut found = HashMap::new();
-        if !missing.is_empty() {
-            for row in c
-                .client
-                .query(&c.stream_heads, &[&missing])
-                .await
-                .map_err(pg_error)?
-            {
-                let stream: String = row.get(0);
-                let version: i64 = row.get(1);
-                let hash: &[u8] = row.get(2);
-                let hash: Hash = hash.try_into().map_err(|_| StoreError::Corrupt {
-                    path: "adjudicator.events".into(),
-                    problem: format!("the last hash of {stream} is not 32 bytes"),
-                })?;
-                found.insert(stream, (version as u64, hash));
-            }
+        if missing.is_empty() {
+            return Ok(found);
         }
-        let cached = &self.heads;
+        for row in c
+            .client
+            .query(&c.stream_heads, &[&missing])
+            .await
+            .map_err(pg_error)?
+        {
+            let stream: String = row.get(0);
+            let version: i64 = row.get(1);
+            let hash: &[u8] = row.get(2);
+            let hash: Hash = hash.try_into().map_err(|_| StoreError::Corrupt {
+                path: "adjudicator.events".into(),
+                problem: format!("the last hash of {stream} is not 32 bytes"),
+            })?;
+            found.insert(stream, (version as u64, hash));
+        }
+        Ok(found)
+    }
+
+    /// Plans the batch after `base` with the cached heads (and `found` for the others).
+    fn plan(
+        &self,
+        base: u64,
+        requests: Vec<(String, ExpectedVersion, Vec<EventData>)>,
+        found: &HashMap<String, (u64, Hash)>,
+    ) -> Result<(Planned, Columns), StoreError> {
         let mut columns = Columns::default();
-        let plan = plan_batch(
+        let planned = plan_batch(
             base,
             requests,
             |stream| {
                 Ok::<_, StoreError>(
-                    cached
+                    self.heads
                         .get(stream)
                         .or_else(|| found.get(stream))
                         .copied()
@@ -213,9 +254,79 @@ impl Writer {
                 Ok(())
             },
         )?;
+        Ok((planned, columns))
+    }
+
+    /// The one-round-trip path, assuming the head is still at `base`. `None` when another node
+    /// appended since (nothing was written).
+    async fn write_fast(
+        &mut self,
+        base: u64,
+        requests: Vec<(String, ExpectedVersion, Vec<EventData>)>,
+    ) -> Result<Option<Vec<Result<AppendResult, StoreError>>>, StoreError> {
+        let found = self.lookup_heads(&requests).await?;
+        let (plan, columns) = self.plan(base, requests, &found)?;
+        if columns.is_empty() {
+            // Every request conflicted with the heads as known: the locked path confirms.
+            return Ok(None);
+        }
+        let Some(c) = &self.connection else {
+            return Err(StoreError::Closed);
+        };
+        let mut params: Vec<&(dyn ToSql + Sync)> = columns.params().to_vec();
+        let added = (plan.head - base) as i64;
+        let expected = base as i64;
+        params.push(&added);
+        params.push(&expected);
+        let notice = plan.head.to_string();
+        let notice_param: [&(dyn ToSql + Sync); 1] = [&notice];
+        let (begun, inserted, notified, committed) = tokio::join!(
+            c.client.batch_execute("BEGIN"),
+            c.client.execute(&c.move_and_insert, &params),
+            c.client.execute(&c.notify, &notice_param),
+            c.client.batch_execute("COMMIT"),
+        );
+        begun.map_err(pg_error)?;
+        if let Err(e) = inserted {
+            if e.code().map(|c| c.code()) == Some(HEAD_MOVED) {
+                // The COMMIT was a rollback; make sure before going on.
+                committed.map_err(pg_error)?;
+                return Ok(None);
+            }
+            return Err(pg_error(e));
+        }
+        notified.map_err(pg_error)?;
+        committed.map_err(pg_error)?;
+        Ok(Some(self.committed(plan)))
+    }
+
+    /// The locked path: lock the head first, then read what is not cached, plan and write.
+    async fn write_locked(
+        &mut self,
+        requests: Vec<(String, ExpectedVersion, Vec<EventData>)>,
+    ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+        let Some(c) = &self.connection else {
+            return Err(StoreError::Closed);
+        };
+        let (begun, locked) = tokio::join!(
+            c.client.batch_execute("BEGIN"),
+            c.client.query_one(&c.lock_head, &[])
+        );
+        begun.map_err(pg_error)?;
+        let base: i64 = locked.map_err(pg_error)?.get(0);
+        let base = base as u64;
+        if Some(base) != self.last_head {
+            self.heads.clear();
+        }
+        let found = self.lookup_heads(&requests).await?;
+        let (plan, columns) = self.plan(base, requests, &found)?;
+        let Some(c) = &self.connection else {
+            return Err(StoreError::Closed);
+        };
         if columns.is_empty() {
             // Every request conflicted: nothing to write, release the lock.
             c.client.batch_execute("ROLLBACK").await.map_err(pg_error)?;
+            self.last_head = Some(base);
             return Ok(plan.results);
         }
         let head = plan.head as i64;
@@ -234,12 +345,17 @@ impl Writer {
         moved.map_err(pg_error)?;
         notified.map_err(pg_error)?;
         committed.map_err(pg_error)?;
-        self.last_head = plan.head;
+        Ok(self.committed(plan))
+    }
+
+    /// Takes in a committed batch: the head it left, its stream heads; answers its results.
+    fn committed(&mut self, plan: Planned) -> Vec<Result<AppendResult, StoreError>> {
+        self.last_head = Some(plan.head);
         if self.heads.len() + plan.heads.len() > MAX_CACHED_HEADS {
             self.heads.clear();
         }
         self.heads.extend(plan.heads);
         advance(&self.head_tx, plan.head);
-        Ok(plan.results)
+        plan.results
     }
 }
