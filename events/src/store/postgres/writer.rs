@@ -28,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::types::ToSql;
@@ -44,6 +45,8 @@ use crate::store::{AppendResult, ExpectedVersion, StoreError};
 const MAX_BATCH_REQUESTS: usize = 512;
 /// Events the writer takes into one transaction at most (a request is never split).
 const MAX_BATCH_EVENTS: usize = 8_192;
+/// How long the writer waits, at most, for the rest of a batch that came back small (see `run`).
+const GATHER: Duration = Duration::from_millis(1);
 /// Stream heads the writer remembers at most between batches.
 const MAX_CACHED_HEADS: usize = 100_000;
 
@@ -129,18 +132,36 @@ impl Writer {
 
     /// Runs until every sender is gone and the queue is empty.
     pub async fn run(mut self, mut rx: mpsc::Receiver<AppendRequest>) {
+        let mut last_size = 0;
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             let mut events = batch[0].events.len();
-            while batch.len() < MAX_BATCH_REQUESTS && events < MAX_BATCH_EVENTS {
+            let mut take = |req: AppendRequest, batch: &mut Vec<AppendRequest>| {
+                events += req.events.len();
+                batch.push(req);
+                batch.len() < MAX_BATCH_REQUESTS && events < MAX_BATCH_EVENTS
+            };
+            let mut room = true;
+            while room {
                 match rx.try_recv() {
-                    Ok(req) => {
-                        events += req.events.len();
-                        batch.push(req);
-                    }
+                    Ok(req) => room = take(req, &mut batch),
                     Err(_) => break,
                 }
             }
+            // Only one transaction is in flight at a time, and the callers the last commit
+            // answered send their next appends a moment after it: when far fewer are waiting
+            // than the last batch held, give them that moment, or they would split into two
+            // half-size batches (and half the throughput) for good.
+            if room && batch.len() * 2 <= last_size {
+                let deadline = tokio::time::Instant::now() + GATHER;
+                while room && batch.len() < last_size {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(req)) => room = take(req, &mut batch),
+                        _ => break,
+                    }
+                }
+            }
+            last_size = batch.len();
             self.commit_batch(batch).await;
         }
     }
