@@ -177,7 +177,6 @@ fn truncated(value: &str) -> &str {
     }
 }
 
-
 /// The token from `?token=` or from a `bearer.<token>` subprotocol; and whether the client
 /// offered subprotocols (then the answer names `adjudicator.v1`).
 fn token_of(req: &HttpRequest) -> (Option<String>, bool) {
