@@ -53,7 +53,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )?
         .expose(),
     );
-    let store = crate::store::open(&settings)?;
+    let store = crate::store::open(&settings).await?;
     let head = store
         .head_position()
         .await
