@@ -5,7 +5,7 @@
 //! | `route.rs` | `GET /api/v1/ws`: checks before and after the upgrade |
 //! | `origin.rs` | the `Origin` check against `--allowed-origins` |
 //! | `session.rs` | the session actor |
-//! | `registry/` | the registry actor: limits, heartbeats, fan-out (`mod.rs`); subscriptions and their snapshots (`subscriptions.rs`); operators' messages and the drain (`operators.rs`) |
+//! | `registry/` | the registry actor: limits, heartbeats, fan-out (`mod.rs`); subscriptions and their snapshots (`subscriptions.rs`); revocations since a token's check (`controls.rs`); operators' messages and the drain (`operators.rs`) |
 //! | `outbound.rs` | a session's bounded outbound queue and its writer |
 //! | `recent.rs` | recent pushes, for resumes with `since` |
 //! | `snapshots.rs` | snapshots built off the actors, once per (topic, position, window), shared |
