@@ -16,8 +16,7 @@ use crate::http::json::BodyLimit;
 use crate::http::{self, AppState, RefreshLimits};
 use crate::lease::LeaseKeeper;
 use crate::projector::{
-    load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WaitForPosition,
-    WithModels,
+    load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WithModels,
 };
 use crate::ws::registry::{Drain, Limits, Registry};
 use crate::ws::session::SessionConfig;
@@ -55,10 +54,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let projector = Projector::new(store.clone(), start.models, start.anchor, config).start();
 
     // Judge "no users yet" on the whole history, not on a half-replayed model.
-    projector
-        .send(WaitForPosition(head))
-        .await
-        .context("the projector stopped during start-up")?;
+    crate::projector::startup::caught_up(&projector, head).await?;
     let (users, cases) = projector
         .send(WithModels::new(|m: &Projections| {
             (m.users().len(), m.cases().len())
@@ -76,10 +72,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .head_position()
         .await
         .context("cannot read the event store's head position")?;
-    projector
-        .send(WaitForPosition(head))
-        .await
-        .context("the projector stopped during start-up")?;
+    crate::projector::startup::caught_up(&projector, head).await?;
 
     LeaseKeeper::new(store.clone(), projector.clone()).start();
     let registry = Registry::new(

@@ -1,6 +1,7 @@
 //! All read models together, behind one checkpoint: the projector folds each event once, in
 //! position order, and gets back the pushes it causes.
 
+use events::commitment::LogHead;
 use events::domain::DomainEvent;
 use events::{EventEnvelope, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,8 @@ use crate::window::{QueueWindow, Statuses, WindowPage};
 pub struct Projections {
     /// The checkpoint: the global position of the last event applied (0 before any).
     position: u64,
+    /// The head commitment over every event applied, up to the checkpoint.
+    log: LogHead,
     cases: Cases,
     queue: Queue,
     stats: Stats,
@@ -50,6 +53,11 @@ impl Projections {
     /// The global position of the last event applied: resume the subscription after it.
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// The commitment to the log up to the checkpoint (see [`events::commitment`]).
+    pub fn log_head(&self) -> LogHead {
+        self.log
     }
 
     pub fn cases(&self) -> &Cases {
@@ -111,12 +119,6 @@ impl Projections {
         self.revocations.prune(now)
     }
 
-    /// Moves the checkpoint past an event that cannot be folded (one this build cannot decode),
-    /// so that the projector does not wait for it forever. Never moves backwards.
-    pub fn skip_to(&mut self, position: u64) {
-        self.position = self.position.max(position);
-    }
-
     /// Folds one event and returns the updates it causes, in this order: `queue`, `case:<id>`
     /// and `stats` for a case event, then `audit` for every event. An event at or before the
     /// checkpoint was applied already: it changes nothing and causes nothing.
@@ -136,6 +138,7 @@ impl Projections {
             return Vec::new();
         }
         self.position = position;
+        self.log = self.log.next(position, &env.record.hash);
         let event = env.event.type_name();
         let mut updates = Vec::with_capacity(4);
         match &env.event {
@@ -297,11 +300,10 @@ mod tests {
             Some(CaseStatus::InReview)
         );
         assert_eq!(p, Projections::fold(&events));
-
-        p.skip_to(2);
-        assert_eq!(p.position(), 3);
-        p.skip_to(5);
-        assert_eq!(p.position(), 5);
+        let log = events.iter().fold(LogHead::EMPTY, |head, e| {
+            head.next(e.position(), &e.record.hash)
+        });
+        assert_eq!(p.log_head(), log, "the head commitment folds every event once");
     }
 
     #[test]

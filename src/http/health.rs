@@ -17,19 +17,28 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let head = state.store.head_position().await;
     let status = state.projector.send(Status).await;
     let (ready, body) = match (head, status) {
-        (Ok(head), Ok(s)) => (
-            s.healthy && s.position >= head,
-            json!({
+        (Ok(head), Ok(s)) => {
+            let mut checks = json!({
                 "store": "ok",
                 "head_position": head,
                 "projection_position": s.position,
                 "projections": if s.healthy { "ok" } else { "failing" },
-            }),
-        ),
-        (Err(e), _) => (
-            false,
-            json!({ "store": "unavailable", "detail": e.to_string() }),
-        ),
+            });
+            // Names the event (position, stream, type), never a path or a secret.
+            if let Some(event) = &s.stalled {
+                checks["projections"] = json!("stalled");
+                checks["reason"] = json!(event.to_string());
+            }
+            (s.healthy && s.position >= head, checks)
+        }
+        (Err(e), _) => {
+            // The store's own message may name a file or a host: logs only.
+            tracing::warn!("readiness: the event store does not answer: {e}");
+            (
+                false,
+                json!({ "store": "unavailable", "detail": "the event store does not answer" }),
+            )
+        }
         (_, Err(_)) => (false, json!({ "projections": "stopped" })),
     };
     let mut answer = if ready {

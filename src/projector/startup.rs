@@ -7,11 +7,38 @@
 
 use std::path::Path;
 
+use actix::Addr;
 use events::hash::{Hash, GENESIS};
 use events::EventStore;
 use projections::Projections;
 
+use super::actor::{Projector, Status, WaitForPosition};
 use super::snapshot_file;
+
+/// Waits until the projector has applied `position` (the store's head at start). If it stopped
+/// at an event it cannot decode, the error names that event: the server must not start serving
+/// models that lack it.
+pub async fn caught_up(projector: &Addr<Projector>, position: u64) -> anyhow::Result<()> {
+    let stopped = || anyhow::anyhow!("the projector stopped during start-up");
+    if projector
+        .send(WaitForPosition(position))
+        .await
+        .map_err(|_| stopped())?
+    {
+        return Ok(());
+    }
+    let status = projector.send(Status).await.map_err(|_| stopped())?;
+    match status.stalled {
+        Some(event) => Err(anyhow::anyhow!(
+            "cannot start: {event}. Nothing was changed; run a build that reads this event \
+             (`adjudicator replay` reports the same)"
+        )),
+        None => Err(anyhow::anyhow!(
+            "the read models did not reach position {position} (they are at {})",
+            status.position
+        )),
+    }
+}
 
 /// The models to start from and the hash of the event at their checkpoint.
 pub struct Start {
