@@ -397,4 +397,28 @@ pub fn assert_audit_event_shape(event: &Value) {
     }
 }
 
+/// The head commitment (`{"position", "commitment"}`) of audit events given in position order,
+/// computed as docs/security.md documents it, independently of the server's code:
+/// `C_0` = 32 zero bytes, `C_n = SHA-256(C_{n-1} ‖ position_n as u64 big-endian ‖ hash_n)`.
+pub fn head_of(events: &[Value]) -> Value {
+    use sha2::{Digest, Sha256};
+    let mut commitment = [0u8; 32];
+    let mut position = 0;
+    for event in events {
+        position = event["position"].as_u64().expect("a position");
+        let hex = event["hash"].as_str().expect("a hash");
+        let hash: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect();
+        let mut h = Sha256::new();
+        h.update(commitment);
+        h.update(position.to_be_bytes());
+        h.update(&hash);
+        commitment = h.finalize().into();
+    }
+    let hex: String = commitment.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({"position": position, "commitment": hex})
+}
+
 pub mod ws;
