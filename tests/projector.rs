@@ -297,3 +297,55 @@ async fn expired_revocations_are_pruned_on_a_timer() {
         "history is not rewritten"
     );
 }
+
+#[actix_rt::test]
+async fn an_event_it_cannot_decode_stalls_the_projector_for_good_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    submit_and_claim(&store, 0).await;
+    let begin = load_models(&store, &dir.path().join("none")).await;
+    let projector = start(&store, begin, ProjectorConfig::default());
+    wait_for_position(&projector, 2).await;
+    let waiting = projector.send(WaitForPosition(4));
+
+    // A type this build does not know, as a newer node sharing the store might write.
+    let mut unknown = events::contract::sample_event(7);
+    unknown.event_type = "case_exploded".into();
+    store
+        .append("case-from-the-future", ExpectedVersion::NoStream, vec![unknown])
+        .await
+        .unwrap();
+    submit_and_claim(&store, 1).await;
+
+    // The waiter beyond it is told at once rather than left to time out.
+    let reached = tokio::time::timeout(DEADLINE, waiting)
+        .await
+        .expect("answered")
+        .unwrap();
+    assert!(!reached);
+    let status = projector.send(Status).await.unwrap();
+    assert_eq!(status.position, 2, "nothing after the bad event is applied");
+    assert!(!status.healthy);
+    let stalled = status.stalled.expect("stalled");
+    assert_eq!(
+        (stalled.position, stalled.stream.as_str(), stalled.event_type.as_str()),
+        (3, "case-from-the-future", "case_exploded")
+    );
+    let text = stalled.to_string();
+    for part in ["position 3", "case-from-the-future", "case_exploded"] {
+        assert!(text.contains(part), "{text}");
+    }
+    assert_eq!(status.last_error.as_deref(), Some(text.as_str()));
+    // It does not retry: later events stay unapplied, later waits answer at once.
+    let answered = tokio::time::timeout(Duration::from_secs(5), projector.send(WaitForPosition(5)))
+        .await
+        .expect("answered at once")
+        .unwrap();
+    assert!(!answered);
+    assert!(projector.send(WaitForPosition(2)).await.unwrap());
+    let head = projector
+        .send(WithModels::new(|m: &Projections| m.log_head()))
+        .await
+        .unwrap();
+    assert_eq!(head.position, 2);
+}
