@@ -135,6 +135,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .configure(http::routes)
             .default_service(web::to(http::errors::not_found))
     })
+    .on_connect(crate::ws::socket::on_connect)
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .disable_signals()
     .bind(settings.listen)

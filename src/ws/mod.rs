@@ -6,6 +6,7 @@
 //! | `session.rs` | the session actor |
 //! | `registry/` | the registry actor: limits, heartbeats, topics, fan-out (`mod.rs`); operators' messages and the drain (`operators.rs`) |
 //! | `outbound.rs` | a session's bounded outbound queue and its writer |
+//! | `socket.rs` | the connection under a session, to drop it when a close does not get through |
 //! | `recent.rs` | recent pushes, for resumes with `since` |
 //! | `protocol.rs` | the messages |
 //! | `admin.rs` | the operators' endpoints |
@@ -17,6 +18,7 @@ pub mod recent;
 pub mod registry;
 pub mod route;
 pub mod session;
+pub mod socket;
 
 use actix::Addr;
 use actix_web::web;

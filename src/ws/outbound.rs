@@ -5,15 +5,21 @@
 //!
 //! Pushes are `ByteString`s: a push serialized once is shared (reference-counted) by every
 //! session that sends it.
+//!
+//! A close has a deadline (`close_wait`): a client that still has not taken everything up to the
+//! close frame by then is not waited for any longer. The writer is stopped (what is queued is
+//! dropped) and the connection itself is reset (see [`super::socket`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use actix_ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use super::socket::ConnectionSocket;
 
 /// One frame on its way out.
 pub enum Frame {
@@ -35,6 +41,10 @@ pub struct Outbound {
     writer: JoinHandle<()>,
     session: actix_ws::Session,
     close_wait: Duration,
+    /// The connection, while it lasts (`None` when it cannot be reached, e.g. over TLS).
+    socket: Option<Weak<ConnectionSocket>>,
+    /// Set once the close's deadline runs.
+    deadline_set: AtomicBool,
 }
 
 impl Outbound {
@@ -79,7 +89,15 @@ impl Outbound {
             writer,
             session,
             close_wait,
+            socket: None,
+            deadline_set: AtomicBool::new(false),
         }
+    }
+
+    /// The connection to reset if a close does not get through by its deadline.
+    pub fn with_socket(mut self, socket: Option<Weak<ConnectionSocket>>) -> Self {
+        self.socket = socket;
+        self
     }
 
     /// Queues a text frame, or reports that the queue is full: that the bytes waiting have
@@ -107,11 +125,13 @@ impl Outbound {
         self.queued_bytes.load(Ordering::Relaxed)
     }
 
-    /// Closes after everything queued so far has been sent.
+    /// Closes after everything queued so far has been sent, or drops the connection if that
+    /// has not happened within `close_wait`.
     pub fn close(&self, code: u16, reason: &'static str) {
         if self.tx.try_send(Frame::Close(code, reason)).is_err() {
-            self.close_now(code, reason);
+            return self.close_now(code, reason);
         }
+        self.drop_after_deadline();
     }
 
     /// Drops what is queued and closes at once: for a client that does not read.
@@ -122,6 +142,26 @@ impl Outbound {
         actix_web::rt::spawn(async move {
             let _ =
                 tokio::time::timeout(wait, session.close(Some(close_reason(code, reason)))).await;
+        });
+        self.drop_after_deadline();
+    }
+
+    /// Once `close_wait` has passed: stops the writer (dropping what it still holds) and resets
+    /// the connection if it is still open, that is if the client has not taken the close.
+    fn drop_after_deadline(&self) {
+        if self.deadline_set.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let writer = self.writer.abort_handle();
+        let socket = self.socket.clone();
+        let wait = self.close_wait;
+        actix_web::rt::spawn(async move {
+            tokio::time::sleep(wait).await;
+            writer.abort();
+            if let Some(socket) = socket.and_then(|s| s.upgrade()) {
+                tracing::info!("a client did not take its close within {wait:?}: connection reset");
+                socket.reset();
+            }
         });
     }
 }

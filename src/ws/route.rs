@@ -2,6 +2,7 @@
 //! upgrade, the token check after it (an `error` message and a close on failure, as the
 //! protocol says), and the start of the session actor.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -14,6 +15,7 @@ use super::protocol;
 use super::registry::{Admit, Refusal};
 use super::session::auth_failure;
 use super::session::WsSession;
+use super::socket::ConnectionSocket;
 use super::WsContext;
 use crate::http::authn::authenticate;
 use crate::http::client_ip::client_ip;
@@ -77,13 +79,15 @@ pub async fn upgrade(
         .max_continuation_size(ws.max_frame_bytes);
     let state = state.get_ref().clone();
     let ws = ws.get_ref().clone();
+    let socket = req.conn_data::<Arc<ConnectionSocket>>().map(Arc::downgrade);
     actix_web::rt::spawn(async move {
         let out = Outbound::start(
             session,
             ws.session.outbound_messages,
             ws.session.outbound_bytes,
             ws.session.heartbeat_interval * ws.session.heartbeat_missed,
-        );
+        )
+        .with_socket(socket);
         let started = Instant::now();
         let checked = match token {
             Some(token) => authenticate(&state, &token).await,
