@@ -377,7 +377,11 @@ async fn auditors_read_the_whole_trail_and_nobody_else_does() {
                "ok": true, "failures": [], "head": head})
     );
     // The projector's running commitment is the same as a fold of the log.
-    let served = assert_json(get(&server, "/api/v1/audit/head", Some(&auditor)).await, 200).await;
+    let served = assert_json(
+        get(&server, "/api/v1/audit/head", Some(&auditor)).await,
+        200,
+    )
+    .await;
     assert_eq!(served, head);
 
     // ---- the export --------------------------------------------------------------------------

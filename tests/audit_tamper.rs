@@ -69,10 +69,7 @@ fn assert_first_bad(result: (bool, String), first: u64) -> String {
         text.contains(&format!("the first at position {first}\n")),
         "the first bad position should be {first}: {text}"
     );
-    assert!(
-        text.contains(&format!("BAD position {first}:")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("BAD position {first}:")), "{text}");
     text
 }
 
@@ -156,7 +153,10 @@ fn event_at(db: &rusqlite::Connection, position: u64) -> RecordedEvent {
         [position as i64],
         |r| {
             let uuid = |i| r.get::<_, [u8; 16]>(i).map(Uuid::from_bytes);
-            let maybe = |i| r.get::<_, Option<[u8; 16]>>(i).map(|b| b.map(Uuid::from_bytes));
+            let maybe = |i| {
+                r.get::<_, Option<[u8; 16]>>(i)
+                    .map(|b| b.map(Uuid::from_bytes))
+            };
             Ok(RecordedEvent {
                 position,
                 stream: r.get(0)?,
@@ -212,7 +212,10 @@ async fn deleting_a_case_s_final_decision_is_caught_by_the_head() {
         .unwrap();
     drop(db);
     let (passed, text) = verify(&data, &[]);
-    assert!(passed, "without a head, a removed tail looks intact: {text}");
+    assert!(
+        passed,
+        "without a head, a removed tail looks intact: {text}"
+    );
     let text = assert_first_bad(verify(&data, &[&heads[2]]), 9);
     assert!(text.contains("the log ends at position 8"), "{text}");
     // The heads before the deletion still hold.
@@ -239,7 +242,10 @@ async fn deleting_an_event_in_the_middle_is_caught_by_the_file_alone() {
     // A head that fails can only say the change lies after the last head that holds: the
     // first position that may be bad is then 4, and the gap is still named at 5.
     let text = assert_first_bad(verify(&data, &[&heads[0], &heads[2]]), 4);
-    assert!(text.contains("BAD position 5: position 5 is missing"), "{text}");
+    assert!(
+        text.contains("BAD position 5: position 5 is missing"),
+        "{text}"
+    );
     // `audit head` refuses to commit to a damaged log.
     let out = cli(&["audit", "head"], &data);
     assert!(!out.status.success(), "{}", output(&out));

@@ -312,7 +312,11 @@ async fn an_event_it_cannot_decode_stalls_the_projector_for_good_and_says_which(
     let mut unknown = events::contract::sample_event(7);
     unknown.event_type = "case_exploded".into();
     store
-        .append("case-from-the-future", ExpectedVersion::NoStream, vec![unknown])
+        .append(
+            "case-from-the-future",
+            ExpectedVersion::NoStream,
+            vec![unknown],
+        )
         .await
         .unwrap();
     submit_and_claim(&store, 1).await;
@@ -328,7 +332,11 @@ async fn an_event_it_cannot_decode_stalls_the_projector_for_good_and_says_which(
     assert!(!status.healthy);
     let stalled = status.stalled.expect("stalled");
     assert_eq!(
-        (stalled.position, stalled.stream.as_str(), stalled.event_type.as_str()),
+        (
+            stalled.position,
+            stalled.stream.as_str(),
+            stalled.event_type.as_str()
+        ),
         (3, "case-from-the-future", "case_exploded")
     );
     let text = stalled.to_string();

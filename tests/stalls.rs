@@ -116,16 +116,24 @@ async fn a_running_server_that_meets_one_is_not_ready_and_says_why() {
     assert_eq!(case["position"], head + 1);
 
     let s = &server;
-    let checks: Value = eventually("/readyz to answer 503", Duration::from_secs(30), || async move {
-        let r = get(s, "/readyz", None).await;
-        (r.status() == 503).then_some(())?;
-        let body: Value = r.json().await.ok()?;
-        Some(body)
-    })
+    let checks: Value = eventually(
+        "/readyz to answer 503",
+        Duration::from_secs(30),
+        || async move {
+            let r = get(s, "/readyz", None).await;
+            (r.status() == 503).then_some(())?;
+            let body: Value = r.json().await.ok()?;
+            Some(body)
+        },
+    )
     .await;
     assert_eq!(checks["ready"], false, "{checks}");
     assert_eq!(checks["checks"]["projections"], "stalled", "{checks}");
-    assert_eq!(checks["checks"]["projection_position"], head + 1, "{checks}");
+    assert_eq!(
+        checks["checks"]["projection_position"],
+        head + 1,
+        "{checks}"
+    );
     let reason = checks["checks"]["reason"].as_str().expect("a reason");
     assert_names_the_event(reason, bad);
     assert!(

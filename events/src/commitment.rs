@@ -174,7 +174,14 @@ mod tests {
             Ok(head),
             "hex in either case"
         );
-        for bad in ["", "2", ":ab", "x:00", "2:00", &format!("2:{}", "g".repeat(64))] {
+        for bad in [
+            "",
+            "2",
+            ":ab",
+            "x:00",
+            "2:00",
+            &format!("2:{}", "g".repeat(64)),
+        ] {
             assert!(bad.parse::<LogHead>().is_err(), "{bad:?}");
         }
         assert!(format!("2:+{}", "0".repeat(63)).parse::<LogHead>().is_err());

@@ -303,7 +303,11 @@ mod tests {
         let log = events.iter().fold(LogHead::EMPTY, |head, e| {
             head.next(e.position(), &e.record.hash)
         });
-        assert_eq!(p.log_head(), log, "the head commitment folds every event once");
+        assert_eq!(
+            p.log_head(),
+            log,
+            "the head commitment folds every event once"
+        );
     }
 
     #[test]
