@@ -122,7 +122,7 @@ async fn a_retried_submission_answers_its_first_case_and_appends_nothing() {
         .await
         .unwrap();
     assert_problem(twice, 400, "bad_idempotency_key").await;
-    let ok = submit_keyed(&server, &classifier, &vec![b'~'; 128], &body).await;
+    let ok = submit_keyed(&server, &classifier, &[b'~'; 128], &body).await;
     assert_eq!(ok.status(), 201, "128 printable characters are a key");
     assert_eq!(head_position(&server, &auditor).await, head + 1);
 
