@@ -114,8 +114,7 @@ fn check(calls: &[Traced]) -> Result<usize, String> {
         let last_write = calls
             .iter()
             .filter(before)
-            .filter(|c| matches!(c.call, Call::WalWrite))
-            .next_back()
+            .rfind(|c| matches!(c.call, Call::WalWrite))
             .ok_or_else(|| format!("ack at trace line {}: no WAL write before it", ack.started))?;
         if last_write.started < last_ack {
             return Err(format!(
