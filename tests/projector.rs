@@ -216,6 +216,18 @@ async fn damaged_or_foreign_snapshots_are_reported_and_ignored() {
     assert!(foreign.ignored.unwrap().contains("does not belong"));
     assert_eq!(foreign.models.position(), 0);
 
+    // A store that ends before the snapshot's position lost events it had, or is an older copy:
+    // said as such.
+    let shorter = SqliteStore::open_in(dir.path().join("c")).unwrap();
+    submit_and_claim(&shorter, 0).await;
+    let behind = load_models(&shorter, &path).await;
+    let why = behind.ignored.unwrap();
+    assert!(
+        why.contains("taken at position 6 but the store ends at position 2"),
+        "{why}"
+    );
+    assert_eq!(behind.models.position(), 0);
+
     let mut bytes = std::fs::read(&path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;

@@ -72,6 +72,19 @@ pub async fn load_models(store: &dyn EventStore, path: &Path) -> Start {
         Err(e) => return from_scratch(Some(format!("cannot check the snapshot's anchor: {e}"))),
     };
     if !anchored {
+        // A snapshot beyond the store's last event means the store lost events it had (a
+        // damaged write-ahead log loses its last transactions silently), or is an older copy.
+        let head = store.head_position().await.unwrap_or(0);
+        if snapshot.position > head {
+            return from_scratch(Some(format!(
+                "{}: the snapshot was taken at position {} but the store ends at position \
+                 {head}: the events after {head} are not in the store (restored from an older \
+                 backup, or lost). Check the log against a recorded head with `adjudicator audit \
+                 verify --expect <position>:<commitment>`",
+                path.display(),
+                snapshot.position
+            )));
+        }
         return from_scratch(Some(format!(
             "{}: the snapshot at position {} does not belong to this store",
             path.display(),
