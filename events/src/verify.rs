@@ -193,26 +193,34 @@ impl ChainVerifier {
             format!(
                 "the log up to position {position} is not the one committed to: an event at a \
                  position from {first} to {position} was changed, removed, inserted or moved{}",
-                if self.confirmed == 0 {
-                    String::new()
-                } else {
-                    format!(" (the head at {} holds)", self.confirmed)
-                }
+                self.holding()
             )
+        }
+    }
+
+    fn holding(&self) -> String {
+        if self.confirmed == 0 {
+            String::new()
+        } else {
+            format!(" (the head at {} holds)", self.confirmed)
         }
     }
 
     pub fn summary(mut self) -> VerifySummary {
         for expected in self.expected.split_off(self.next) {
-            let first = self.head.position + 1;
+            // Events are missing, but not necessarily at the end: the later ones may have been
+            // renumbered to close the gap. Only the heads that hold say where it cannot be.
             self.failures.push(ChainFailure {
-                position: first,
+                position: self.confirmed + 1,
                 stream: None,
                 version: None,
                 problem: format!(
-                    "expected head {expected}: the log ends at position {}, so the events \
-                     from position {first} to {} are missing",
-                    self.head.position, expected.position
+                    "expected head {expected}: the log ends at position {}, short of position \
+                     {}: events after position {} were removed{}",
+                    self.head.position,
+                    expected.position,
+                    self.confirmed,
+                    self.holding()
                 ),
             });
         }
@@ -335,8 +343,12 @@ mod tests {
         let shortened = &log[..4];
         assert!(verify(shortened, vec![]).ok, "the file alone cannot tell");
         let s = verify(shortened, vec![head]);
-        assert_eq!(named(&s), [(5, None)]);
-        assert!(s.failures[0].problem.contains("the log ends at position 4"));
+        assert_eq!(named(&s), [(1, None)], "the removal may be anywhere");
+        assert!(s.failures[0]
+            .problem
+            .contains("the log ends at position 4, short of position 5"));
+        let s = verify(shortened, vec![heads(&log)[3], head]);
+        assert_eq!(named(&s), [(5, None)], "after the head that holds");
     }
 
     #[test]
