@@ -16,20 +16,6 @@ async fn served_head(server: &Server, token: &str) -> Value {
     head
 }
 
-async fn every_event(server: &Server, token: &str) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let path = format!("/api/v1/audit/events?after={after}&limit=1000");
-        let page = assert_json(get(server, &path, Some(token)).await, 200).await;
-        events.extend(page["events"].as_array().expect("events").iter().cloned());
-        match page["next"].as_u64() {
-            Some(next) => after = next,
-            None => return events,
-        }
-    }
-}
-
 fn cli_head(data: &std::path::Path) -> String {
     let out = Command::new(binary())
         .args(["audit", "head", "--data-dir"])
@@ -53,7 +39,7 @@ async fn the_head_is_the_fold_of_the_log_and_survives_a_restart() {
     let classifier = login(&server, "classifier", &demo_password("classifier")).await;
 
     let before = served_head(&server, &auditor).await;
-    assert_eq!(before, head_of(&every_event(&server, &auditor).await));
+    assert_eq!(before, head_of(&every_audit_event(&server, &auditor).await));
     let body = json!({"subject_ref": "HEAD-1", "excerpt": "It was done on purpose.",
                       "assessment": {"culpability": "purposely", "confidence": 0.9}});
     let case = assert_json(
@@ -64,7 +50,7 @@ async fn the_head_is_the_fold_of_the_log_and_survives_a_restart() {
     let after = served_head(&server, &auditor).await;
     assert_eq!(after["position"], case["position"], "{after} {case}");
     assert_ne!(after["commitment"], before["commitment"]);
-    let log = every_event(&server, &auditor).await;
+    let log = every_audit_event(&server, &auditor).await;
     assert_eq!(after, head_of(&log));
 
     // Reviewers and classifiers do not read it; without a token nobody does.
@@ -93,7 +79,7 @@ async fn the_head_is_the_fold_of_the_log_and_survives_a_restart() {
     let server = Server::start(&data, &[]);
     let auditor = login(&server, "auditor", &demo_password("auditor")).await;
     let restarted = served_head(&server, &auditor).await;
-    let log_now = every_event(&server, &auditor).await;
+    let log_now = every_audit_event(&server, &auditor).await;
     // Logging in appends nothing to the log; the head moves only with new events.
     assert_eq!(restarted, head_of(&log_now));
     assert_eq!(restarted, after);

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use events::domain::case::{self, Assessment, CaseAction, CaseCommand, CaseState, Submission};
-use events::domain::{Actor, Culpability, Decision, DomainEvent, Priority, Role};
+use events::domain::case::{self, CaseAction, CaseCommand, CaseState};
+use events::domain::{Actor, Decision, DomainEvent, Role};
 use events::hash::{chain_hash, Hash};
 use events::store::sqlite::{SqliteStore, FILE_NAME};
 use events::{EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent, Timestamp};
@@ -91,17 +91,7 @@ async fn build(data: &Path) -> Vec<String> {
             let (actor, action) = match round {
                 0 => (
                     classifier.clone(),
-                    CaseAction::Submit(Submission {
-                        case_id: *id,
-                        subject_ref: format!("DOC-{n}"),
-                        excerpt: "He said he would do it, and then he did it.".into(),
-                        assessment: Assessment {
-                            culpability: Culpability::Purposely,
-                            confidence: 0.9,
-                            rationale: "Stated intent.".into(),
-                        },
-                        priority: Priority::Normal,
-                    }),
+                    CaseAction::Submit(common::sample_submission(*id, n as u64)),
                 ),
                 1 => (
                     reviewer.clone(),

@@ -2,6 +2,8 @@
 //! and what is appended while it runs, publishes every update in position order, saves
 //! snapshots it can restart from, and ignores snapshots that are damaged or belong elsewhere.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,8 +12,8 @@ use adjudicator::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, Published, SaveSnapshot, Status,
     Subscribe, WaitForPosition, WithModels,
 };
-use events::domain::case::{self, Assessment, CaseAction, CaseCommand, CaseState, Submission};
-use events::domain::{Actor as DomainActor, Culpability, DomainEvent, Priority, Role};
+use events::domain::case::{self, CaseAction, CaseCommand, CaseState};
+use events::domain::{Actor as DomainActor, DomainEvent, Role};
 use events::store::sqlite::SqliteStore;
 use events::{EventData, EventEnvelope, EventStore, ExpectedVersion, Metadata, Timestamp};
 use projections::Projections;
@@ -25,17 +27,7 @@ async fn submit_and_claim(store: &dyn EventStore, n: u64) -> Uuid {
     let classifier = DomainActor::new(Uuid::from_u128(1), vec![Role::Classifier]);
     let reviewer = DomainActor::new(Uuid::from_u128(2), vec![Role::Reviewer]);
     let at = Timestamp::now();
-    let submit = CaseAction::Submit(Submission {
-        case_id: id,
-        subject_ref: format!("DOC-{n}"),
-        excerpt: "He said he would do it, and then he did it.".into(),
-        assessment: Assessment {
-            culpability: Culpability::Purposely,
-            confidence: 0.9,
-            rationale: "Stated intent.".into(),
-        },
-        priority: Priority::Normal,
-    });
+    let submit = CaseAction::Submit(common::sample_submission(id, n));
     let mut state = CaseState::default();
     let mut data = Vec::new();
     for (actor, action) in [

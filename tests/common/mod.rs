@@ -421,4 +421,36 @@ pub fn head_of(events: &[Value]) -> Value {
     serde_json::json!({"position": position, "commitment": hex})
 }
 
+/// Every event of the audit log, paged through `GET /api/v1/audit/events`.
+pub async fn every_audit_event(server: &Server, token: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let path = format!("/api/v1/audit/events?after={after}&limit=1000");
+        let page = assert_json(get(server, &path, Some(token)).await, 200).await;
+        events.extend(page["events"].as_array().expect("events").iter().cloned());
+        match page["next"].as_u64() {
+            Some(next) => after = next,
+            None => return events,
+        }
+    }
+}
+
+/// A valid submission of case `case_id` for tests that build histories without a server.
+pub fn sample_submission(case_id: uuid::Uuid, n: u64) -> events::domain::case::Submission {
+    use events::domain::case::{Assessment, Submission};
+    use events::domain::{Culpability, Priority};
+    Submission {
+        case_id,
+        subject_ref: format!("DOC-{n}"),
+        excerpt: "He said he would do it, and then he did it.".into(),
+        assessment: Assessment {
+            culpability: Culpability::Purposely,
+            confidence: 0.9,
+            rationale: "Stated intent.".into(),
+        },
+        priority: Priority::Normal,
+    }
+}
+
 pub mod ws;
