@@ -58,10 +58,10 @@ fn report(summary: &VerifySummary) -> anyhow::Result<()> {
     for f in &summary.failures {
         match (&f.stream, f.version) {
             (Some(stream), Some(version)) => println!(
-                "BAD position {}: {stream} version {version}: {}",
+                "BROKEN {stream} at version {version} (position {}): {}",
                 f.position, f.problem
             ),
-            _ => println!("BAD position {}: {}", f.position, f.problem),
+            _ => println!("BROKEN log at position {}: {}", f.position, f.problem),
         }
     }
     match summary.first_bad_position() {
