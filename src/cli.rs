@@ -205,6 +205,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
+    /// Log line format: `text` or `json` (one JSON object per line) [default: text when stderr
+    /// is a terminal, json otherwise].
+    #[arg(long, env = "ADJUDICATOR_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
     /// How long shutdown waits for sessions and requests to drain [default: 30s].
     #[arg(long, env = "ADJUDICATOR_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     pub shutdown_timeout: Option<String>,

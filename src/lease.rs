@@ -15,18 +15,19 @@ use projections::{CaseStatusFilter, Projections};
 use uuid::Uuid;
 
 use crate::commands;
+use crate::metrics::MeteredAddr;
 use crate::projector::{Projector, WithModels};
 
 const TICK: Duration = Duration::from_millis(500);
 
 pub struct LeaseKeeper {
     store: Arc<dyn EventStore>,
-    projector: Addr<Projector>,
+    projector: MeteredAddr<Projector>,
     busy: bool,
 }
 
 impl LeaseKeeper {
-    pub fn new(store: Arc<dyn EventStore>, projector: Addr<Projector>) -> Self {
+    pub fn new(store: Arc<dyn EventStore>, projector: MeteredAddr<Projector>) -> Self {
         LeaseKeeper {
             store,
             projector,
@@ -55,7 +56,7 @@ impl Actor for LeaseKeeper {
     }
 }
 
-async fn expire_due(store: Arc<dyn EventStore>, projector: Addr<Projector>) {
+async fn expire_due(store: Arc<dyn EventStore>, projector: MeteredAddr<Projector>) {
     let now = Timestamp::now();
     let due: Vec<Uuid> = match projector
         .send(WithModels::new(move |m: &Projections| {

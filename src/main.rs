@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use adjudicator::cli::{BenchCommand, Cli, Command};
 use adjudicator::config::Settings;
+use adjudicator::logging::LogFormat;
 use adjudicator::ops;
 use adjudicator::ops::args::{AuditCommand, UserCommand};
 use clap::Parser;
@@ -20,29 +21,30 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            adjudicator::logging::init(&settings.log);
+            let format = settings.log_format.unwrap_or_else(LogFormat::for_stderr);
+            adjudicator::logging::init(&settings.log, format);
             run(adjudicator::server::serve(settings))
         }
         Command::Bench(bench) => {
-            adjudicator::logging::init("warn");
+            adjudicator::logging::init("warn", LogFormat::Text);
             match bench.command {
                 BenchCommand::Append(args) => run_multi_threaded(ops::append_bench::append(args)),
                 BenchCommand::Generate(args) => run_multi_threaded(ops::generate::generate(args)),
             }
         }
         Command::Replay(args) => {
-            adjudicator::logging::init("warn");
+            adjudicator::logging::init("warn", LogFormat::Text);
             run_multi_threaded(ops::replay::replay(args))
         }
         Command::User(user) => {
-            adjudicator::logging::init("warn");
+            adjudicator::logging::init("warn", LogFormat::Text);
             match user.command {
                 UserCommand::Add(args) => run_multi_threaded(ops::users::add(args)),
                 UserCommand::List(args) => run_multi_threaded(ops::users::list(args)),
             }
         }
         Command::Audit(audit) => {
-            adjudicator::logging::init("warn");
+            adjudicator::logging::init("warn", LogFormat::Text);
             match audit.command {
                 AuditCommand::Verify(args) => run_multi_threaded(ops::audit::verify(args)),
                 AuditCommand::Head(args) => run_multi_threaded(ops::audit::head(args)),

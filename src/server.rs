@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::http::json::BodyLimit;
 use crate::http::{self, AppState, RefreshLimits};
 use crate::lease::LeaseKeeper;
+use crate::metrics::{ActorKind, MeteredAddr};
 use crate::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WithModels,
 };
@@ -51,7 +52,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         token_leeway: settings.jwt_leeway,
         ..ProjectorConfig::default()
     };
-    let projector = Projector::new(store.clone(), start.models, start.anchor, config).start();
+    let projector = MeteredAddr::new(
+        Projector::new(store.clone(), start.models, start.anchor, config).start(),
+        ActorKind::Projector,
+    );
 
     // Judge "no users yet" on the whole history, not on a half-replayed model.
     crate::projector::startup::caught_up(&projector, head).await?;
@@ -88,6 +92,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         head,
     )
     .start();
+    let registry = MeteredAddr::new(registry, ActorKind::Registry);
     let ws = WsContext {
         registry: registry.clone(),
         session: SessionConfig {

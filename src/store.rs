@@ -1,17 +1,20 @@
 //! Opening the event store that `--store` names, wrapped in [`InstrumentedStore`] so that every
-//! append is counted and timed.
+//! append is counted and timed, and with [`CommitMetrics`] watching its group commits.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use events::store::sqlite::SqliteStore;
+use events::store::{CommitObserver, CommitStats};
 use events::{
     AppendResult, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, Subscription,
 };
 
 use crate::config::{Settings, StoreUrl};
 use crate::metrics::metrics;
+
+pub mod kurrentdb;
 
 /// Why the store could not be opened; each message names the file or URL at fault.
 #[derive(Debug, thiserror::Error)]
@@ -20,12 +23,21 @@ pub enum OpenStoreError {
     Store(#[from] StoreError),
     #[error("--store {0}: this build has no {1} backend yet; use `sqlite`")]
     Unsupported(String, &'static str),
+    #[error(
+        "--store {0}: this build has no KurrentDB backend; build with \
+         `cargo build --release --features kurrentdb`, or use `sqlite`"
+    )]
+    NotBuilt(String),
 }
 
 /// Opens the configured backend, instrumented.
 pub fn open(settings: &Settings) -> Result<Arc<dyn EventStore>, OpenStoreError> {
     let inner: Arc<dyn EventStore> = match &settings.store {
-        StoreUrl::Sqlite => Arc::new(SqliteStore::open_in(&settings.data_dir)?),
+        StoreUrl::Sqlite => Arc::new(SqliteStore::open_in_observed(
+            &settings.data_dir,
+            Some(Arc::new(CommitMetrics)),
+        )?),
+        url @ StoreUrl::EventStoreDb(_) => kurrentdb::open(url, true)?,
         other => {
             return Err(OpenStoreError::Unsupported(
                 other.redacted(),
@@ -34,6 +46,16 @@ pub fn open(settings: &Settings) -> Result<Arc<dyn EventStore>, OpenStoreError> 
         }
     };
     Ok(Arc::new(InstrumentedStore::new(inner)))
+}
+
+/// Records each group commit's batch size and duration (`eventstore_group_commit_batch_size`,
+/// `eventstore_fsync_duration_seconds`).
+pub struct CommitMetrics;
+
+impl CommitObserver for CommitMetrics {
+    fn committed(&self, stats: CommitStats) {
+        metrics().group_commit(stats.appends, stats.commit.as_secs_f64());
+    }
 }
 
 /// An [`EventStore`] that records `eventstore_appends_total`,

@@ -90,3 +90,74 @@ async fn metrics_follow_the_store_and_the_projections() {
     assert!(!text.contains("otel_scope"), "{text}");
     assert!(!text.contains("target_info"), "{text}");
 }
+
+#[tokio::test]
+async fn actors_sessions_and_http_requests_are_counted_by_the_real_binary() {
+    use common::ws::{metric, open};
+
+    let dir = tempfile::tempdir().expect("a data directory");
+    let server = start_demo(&dir.path().join("data"), &[]);
+    let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
+    let (mut ws, _) = open(&server, &reviewer).await;
+    ws.subscribe("s", &["stats"], None).await;
+    ws.recv_type("snapshot").await;
+    ws.close_normally().await;
+    let missing = "/api/v1/cases/0190aaaa-0000-7000-8000-000000000000";
+    assert_eq!(get(&server, missing, Some(&reviewer)).await.status(), 404);
+
+    // Once the session is gone: one started, one stopped because the client closed, nothing
+    // left waiting in any mailbox (once the last messages are handled), and every actor has
+    // handled messages.
+    let text = eventually(
+        "the session counted as stopped",
+        Duration::from_secs(10),
+        || {
+            let server = &server;
+            async move {
+                let text = scrape(server).await;
+                let stopped = r#"session_actors_stopped_total{reason="client_closed"}"#;
+                let idle = ["registry", "projector", "session"].iter().all(|actor| {
+                    let backlog = format!("actor_mailbox_backlog{{actor=\"{actor}\"}}");
+                    sample(&text, &backlog) == Some(0.0)
+                });
+                (sample(&text, stopped) == Some(1.0) && idle).then_some(text)
+            }
+        },
+    )
+    .await;
+    assert_eq!(metric(&text, "session_actors_started_total"), 1.0);
+    for actor in ["registry", "projector", "session"] {
+        let handled = metric(
+            &text,
+            &format!("actor_messages_handled_total{{actor=\"{actor}\"}}"),
+        );
+        assert!(handled >= 1.0, "{actor} handled {handled}:\n{text}");
+    }
+    assert_eq!(
+        metric(&text, r#"actor_restarts_total{actor="projector"}"#),
+        0.0
+    );
+
+    // HTTP requests by route template, never by path.
+    let login =
+        r#"http_requests_total{method="POST",route="/api/v1/auth/login",status_class="2xx"}"#;
+    assert!(metric(&text, login) >= 1.0, "{text}");
+    let case = r#"http_requests_total{method="GET",route="/api/v1/cases/{id}",status_class="4xx"}"#;
+    assert_eq!(metric(&text, case), 1.0, "{text}");
+    assert!(!text.contains("0190aaaa"), "a path in a label:\n{text}");
+    let upgrade = r#"http_request_duration_seconds_count{method="GET",route="/api/v1/ws"}"#;
+    assert_eq!(metric(&text, upgrade), 1.0, "{text}");
+
+    // The store's group commits, readiness, the process and the build.
+    assert!(metric(&text, "eventstore_group_commit_batch_size_count") >= 1.0);
+    assert!(metric(&text, "eventstore_fsync_duration_seconds_count") >= 1.0);
+    assert_eq!(metric(&text, "projection_lag_seconds"), 0.0);
+    assert_eq!(metric(&text, "adjudicator_ready"), 1.0);
+    assert!(metric(&text, "process_resident_memory_bytes") > 1e6);
+    assert!(metric(&text, "process_open_fds") < metric(&text, "process_max_fds"));
+    let version = format!(
+        "adjudicator_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(metric(&text, &version), 1.0);
+}

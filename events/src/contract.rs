@@ -7,8 +7,9 @@
 //! ```
 //!
 //! where the expression yields a fresh, empty store and anything that must live as long as the
-//! test (a temporary directory, a database handle). Each check is also a public function, so a
-//! backend can run one on its own.
+//! test (a temporary directory, a database handle), or `Option` of that: `None` for a backend
+//! that cannot be tested here (the expression says so, loudly), and the check returns at once.
+//! Each check is also a public function, so a backend can run one on its own.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -56,11 +57,38 @@ macro_rules! event_store_contract {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let (store, _guard) = $make.await;
+                let Some((store, _guard)) = $crate::contract::FreshStore::fresh($make.await)
+                else {
+                    return;
+                };
                 $crate::contract::$name(store).await;
             }
         )+
     };
+}
+
+/// What a backend's test expression yields: a fresh store and its guard, or `None` when the
+/// backend is not available to this test run.
+pub trait FreshStore {
+    type Store;
+    type Guard;
+    fn fresh(self) -> Option<(Self::Store, Self::Guard)>;
+}
+
+impl<S: EventStore, G> FreshStore for (S, G) {
+    type Store = S;
+    type Guard = G;
+    fn fresh(self) -> Option<(S, G)> {
+        Some(self)
+    }
+}
+
+impl<S: EventStore, G> FreshStore for Option<(S, G)> {
+    type Store = S;
+    type Guard = G;
+    fn fresh(self) -> Option<(S, G)> {
+        self
+    }
 }
 
 pub async fn expected_no_stream<S: EventStore>(store: S) {

@@ -169,3 +169,54 @@ async fn a_second_writer_on_the_same_file_is_refused_until_the_first_closes() {
     drop(reopened);
     drop(dir);
 }
+
+/// Records every commit the writer reports.
+#[derive(Default)]
+struct Commits(std::sync::Mutex<Vec<events::store::CommitStats>>);
+
+impl events::store::CommitObserver for Commits {
+    fn committed(&self, stats: events::store::CommitStats) {
+        self.0.lock().unwrap().push(stats);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_observer_sees_every_commit_with_its_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let commits = std::sync::Arc::new(Commits::default());
+    let store = SqliteStore::open_in_observed(dir.path(), Some(commits.clone())).unwrap();
+    // 64 appends of 2 events at once: the writer groups some of them into one commit.
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let batch = vec![sample_event(1), sample_event(2)];
+                store
+                    .append(&format!("s-{i}"), ExpectedVersion::NoStream, batch)
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // A conflict is part of its batch too, and writes nothing.
+    let conflict = store
+        .append("s-0", ExpectedVersion::NoStream, vec![sample_event(3)])
+        .await;
+    assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
+    let seen = commits.0.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().map(|c| c.appends).sum::<usize>(),
+        65,
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().map(|c| c.events).sum::<usize>(),
+        128,
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|c| c.appends >= 1), "{seen:?}");
+    assert_eq!(seen.last().map(|c| c.events), Some(0), "{seen:?}");
+}

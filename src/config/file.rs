@@ -51,6 +51,7 @@ pub struct FileSettings {
     pub snapshot_interval: Option<String>,
     pub demo: Option<bool>,
     pub log: Option<String>,
+    pub log_format: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_body_bytes: Option<i64>,
     pub trusted_proxies: Option<OriginList>,

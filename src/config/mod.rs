@@ -17,6 +17,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::cli::ServeArgs;
+use crate::logging::LogFormat;
 use duration::{format_duration, parse_duration, DurationError};
 use file::{FileSettings, OriginList};
 pub use jwt_algorithm::JwtAlgorithm;
@@ -26,7 +27,7 @@ pub use trusted_proxies::TrustedProxies;
 /// The flag names of every setting of `serve` (without `--config`), in the order of the design.
 /// The environment variable of each is `ADJUDICATOR_` and the name in upper snake case; its TOML
 /// key is the name with `_` for `-`.
-pub const FLAGS: [&str; 39] = [
+pub const FLAGS: [&str; 40] = [
     "listen",
     "data-dir",
     "store",
@@ -60,6 +61,7 @@ pub const FLAGS: [&str; 39] = [
     "snapshot-interval",
     "demo",
     "log",
+    "log-format",
     "shutdown-timeout",
     "max-body-bytes",
     "trusted-proxies",
@@ -139,6 +141,8 @@ pub struct Settings {
     pub demo: bool,
     /// `--log`: a `tracing_subscriber::EnvFilter` directive string.
     pub log: String,
+    /// `--log-format`: `None` leaves the choice to [`LogFormat::for_stderr`] at start.
+    pub log_format: Option<LogFormat>,
     /// `--shutdown-timeout`: how long to wait for draining; zero means do not wait.
     pub shutdown_timeout: Duration,
     /// `--max-body-bytes`, at least 1.
@@ -365,6 +369,12 @@ fn text_value(s: &str) -> Result<String, String> {
     } else {
         Ok(s.to_owned())
     }
+}
+
+fn log_format_value(s: &str) -> Result<Option<LogFormat>, String> {
+    LogFormat::parse(s)
+        .map(Some)
+        .ok_or_else(|| "expected text or json".to_owned())
 }
 
 fn log_value(s: &str) -> Result<String, String> {
@@ -667,6 +677,12 @@ impl Settings {
             "info".to_owned(),
             log_value,
         )?;
+        let log_format = setting(
+            "log-format",
+            layers.pick(args.log_format.as_ref(), f.log_format.clone()),
+            None,
+            log_format_value,
+        )?;
         let shutdown_timeout = setting(
             "shutdown-timeout",
             layers.pick(args.shutdown_timeout.as_ref(), f.shutdown_timeout.clone()),
@@ -771,6 +787,7 @@ impl Settings {
             snapshot_interval,
             demo,
             log,
+            log_format,
             shutdown_timeout,
             max_body_bytes,
             trusted_proxies,

@@ -60,6 +60,10 @@ fn defaults_follow_the_design() {
     assert_eq!(s.claim_lease, Duration::from_secs(15 * 60));
     assert!(!s.demo);
     assert_eq!(s.log, "info");
+    assert_eq!(
+        s.log_format, None,
+        "decided at start by whether stderr is a terminal"
+    );
     assert_eq!(s.shutdown_timeout, Duration::from_secs(30));
     assert_eq!(s.max_body_bytes, 65_536);
     assert_eq!(s.config_file, None);
@@ -98,6 +102,7 @@ fn flags_set_every_setting() {
         "--claim-lease=1h30m",
         "--demo",
         "--log=info,adjudicator=debug",
+        "--log-format=json",
         "--shutdown-timeout=0s",
         "--max-body-bytes=100",
     ])
@@ -147,6 +152,7 @@ fn flags_set_every_setting() {
     assert_eq!(s.claim_lease, Duration::from_secs(5400));
     assert!(s.demo);
     assert_eq!(s.log, "info,adjudicator=debug");
+    assert_eq!(s.log_format, Some(crate::logging::LogFormat::Json));
     assert_eq!(s.shutdown_timeout, Duration::ZERO);
     assert_eq!(s.max_body_bytes, 100);
 }
@@ -168,6 +174,7 @@ fn file_overrides_defaults_and_flags_override_file() {
         allowed_origins = ["https://file.example"]
         demo = true
         log = "warn"
+        log_format = "text"
         "#,
     );
     let s = resolve(&[
@@ -189,6 +196,7 @@ fn file_overrides_defaults_and_flags_override_file() {
     );
     assert!(!s.demo);
     assert_eq!(s.log, "warn");
+    assert_eq!(s.log_format, Some(crate::logging::LogFormat::Text));
     assert_eq!(s.message_rate, 20, "untouched settings keep their default");
     assert_eq!(s.config_file, Some(path));
 }
@@ -242,6 +250,7 @@ fn bad_values_name_their_flag() {
         ("allowed-origins", "a.example"),
         ("claim-lease", "30m1h"),
         ("log", "info,[=bad"),
+        ("log-format", "xml"),
         ("shutdown-timeout", "soon"),
         ("max-body-bytes", "0"),
     ];

@@ -1,13 +1,23 @@
-//! One log line per request, with the query string's tokens redacted: `?token=…` (the
-//! WebSocket's) and any parameter named like a secret never reach the log. The address is the
-//! client's (see `client_ip.rs`: behind `--trusted-proxies`, not the proxy's).
+//! Around every request: its [`RequestId`] (in a span that every log line of the request
+//! carries, and in the answer's `X-Request-Id`), one access log line with the query string's
+//! tokens redacted (`?token=…`, the WebSocket's, and any parameter named like a secret never
+//! reach the log), and the HTTP metrics by route template (`/api/v1/cases/{id}/decision`, never
+//! the path itself, so no id becomes a label).
+//! The address is the client's (see `client_ip.rs`: behind `--trusted-proxies`, not the
+//! proxy's).
 
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::time::Instant;
 
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::Error;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+
+use super::request_id::{RequestId, HEADER};
+use crate::metrics::labels::UNMATCHED_ROUTE;
+use crate::metrics::{metrics, HttpMethod};
 
 pub struct AccessLog;
 
@@ -49,17 +59,38 @@ where
         let method = req.method().to_string();
         let target = redact(req.path(), req.query_string());
         let peer = super::client_ip::client_ip(req.request());
-        let fut = self.service.call(req);
-        Box::pin(async move {
-            let res = fut.await?;
-            tracing::info!(
-                target: "access",
-                "{peer} {method} {target} {} {:.1}ms",
-                res.status().as_u16(),
-                started.elapsed().as_secs_f64() * 1e3
-            );
-            Ok(res)
-        })
+        let id = RequestId::from_header(req.headers().get(HEADER).and_then(|v| v.to_str().ok()));
+        let request_id = id.0.clone();
+        req.extensions_mut().insert(id);
+        let span = tracing::info_span!("request", request_id = %request_id);
+        let fut = span.in_scope(|| self.service.call(req));
+        Box::pin(
+            async move {
+                let mut res = fut.await?;
+                let status = res.status().as_u16();
+                let seconds = started.elapsed().as_secs_f64();
+                let route = res
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+                metrics().http_request(&route, HttpMethod::of(&method), status, seconds);
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
+                    res.headers_mut()
+                        .insert(HeaderName::from_static(HEADER), value);
+                }
+                tracing::info!(
+                    target: "access",
+                    request_id = %request_id,
+                    status,
+                    route = %route,
+                    duration_ms = seconds * 1e3,
+                    "{peer} {method} {target} {status} {:.1}ms",
+                    seconds * 1e3
+                );
+                Ok(res)
+            }
+            .instrument(span),
+        )
     }
 }
 

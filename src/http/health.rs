@@ -14,6 +14,20 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (ready, body) = readiness(&state).await;
+    let mut answer = if ready {
+        HttpResponse::Ok()
+    } else {
+        let mut r = HttpResponse::ServiceUnavailable();
+        r.insert_header(("Retry-After", "1"));
+        r
+    };
+    answer.json(json!({ "ready": ready, "checks": body }))
+}
+
+/// Whether the node is ready, and the checks that say why: the store answers and the read
+/// models have applied everything it holds.
+pub async fn readiness(state: &AppState) -> (bool, serde_json::Value) {
     let head = state.store.head_position().await;
     let status = state.projector.send(Status).await;
     let (ready, body) = match (head, status) {
@@ -41,12 +55,6 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
         (_, Err(_)) => (false, json!({ "projections": "stopped" })),
     };
-    let mut answer = if ready {
-        HttpResponse::Ok()
-    } else {
-        let mut r = HttpResponse::ServiceUnavailable();
-        r.insert_header(("Retry-After", "1"));
-        r
-    };
-    answer.json(json!({ "ready": ready, "checks": body }))
+    crate::metrics::metrics().set_ready(ready);
+    (ready, body)
 }

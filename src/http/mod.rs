@@ -9,8 +9,10 @@
 //! | `users.rs` | `/api/v1/users` |
 //! | `cases.rs` | `/api/v1/cases…`, `/api/v1/stats` |
 //! | `audit.rs` | `/api/v1/audit/…` |
+//! | `app.rs` | `/` and `/app/…`: the browser app |
 
 pub mod access_log;
+mod app;
 mod audit;
 pub mod authn;
 mod cases;
@@ -21,19 +23,20 @@ pub mod json;
 mod metrics;
 pub mod problem;
 mod refresh;
+pub mod request_id;
 mod session;
 mod users;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::Addr;
 use actix_web::web;
 use events::EventStore;
 use projections::Projections;
 use uuid::Uuid;
 
 use crate::auth::{LoginLimiter, PasswordGate, SlidingWindow, TokenService};
+use crate::metrics::MeteredAddr;
 use crate::projector::{Projector, WaitForPosition, WithModels};
 use problem::ApiError;
 
@@ -41,7 +44,7 @@ use problem::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn EventStore>,
-    pub projector: Addr<Projector>,
+    pub projector: MeteredAddr<Projector>,
     pub tokens: Arc<TokenService>,
     pub claim_lease: Duration,
     pub refresh_ttl: Duration,
@@ -75,8 +78,9 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 /// Registers every route on an actix-web app.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/metrics", web::get().to(metrics::metrics_text))
         .route("/readyz", web::get().to(health::readyz))
+        .configure(app::routes)
         .service(
             web::scope("/api/v1")
                 .configure(session::routes)

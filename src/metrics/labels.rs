@@ -151,6 +151,115 @@ impl TopicKind {
     }
 }
 
+label_enum! {
+    /// An actor kind: `actor_mailbox_backlog{actor}`, `actor_messages_handled_total{actor}`,
+    /// `actor_restarts_total{actor}`. The session actors count together, never one by one.
+    ActorKind {
+        Registry => "registry",
+        Projector => "projector",
+        Session => "session",
+    }
+}
+
+label_enum! {
+    /// Why a session actor stopped: `session_actors_stopped_total{reason}`. The protocol's close
+    /// reasons, plus `client_closed` (the client sent a close frame) and `connection_lost` (the
+    /// connection ended without one).
+    StopReason {
+        ClientClosed => "client_closed",
+        ConnectionLost => "connection_lost",
+        GoingAway => "going_away",
+        FrameTooBig => "frame_too_big",
+        InternalError => "internal_error",
+        SlowConsumer => "slow_consumer",
+        ProtocolError => "protocol_error",
+        TokenExpired => "token_expired",
+        TokenRevoked => "token_revoked",
+        UserDisabled => "user_disabled",
+        Kicked => "kicked",
+        HeartbeatTimeout => "heartbeat_timeout",
+        TooManyConnections => "too_many_connections",
+        MessageRate => "message_rate",
+    }
+}
+
+impl StopReason {
+    /// The label of a close reason the server sent (`"normal"` is a close the client asked for).
+    pub fn of_close(reason: &str) -> StopReason {
+        match reason {
+            "normal" => StopReason::ClientClosed,
+            other => StopReason::ALL
+                .iter()
+                .copied()
+                .find(|r| r.as_str() == other)
+                .unwrap_or(StopReason::InternalError),
+        }
+    }
+
+    /// A close for a limit, which operators want to see in the log at `warn`.
+    pub fn is_limit(self) -> bool {
+        matches!(
+            self,
+            StopReason::SlowConsumer
+                | StopReason::Kicked
+                | StopReason::HeartbeatTimeout
+                | StopReason::TooManyConnections
+                | StopReason::MessageRate
+        )
+    }
+}
+
+label_enum! {
+    /// An HTTP request method: `http_requests_total{method}`; anything else is `other`.
+    HttpMethod {
+        Get => "GET",
+        Post => "POST",
+        Put => "PUT",
+        Patch => "PATCH",
+        Delete => "DELETE",
+        Head => "HEAD",
+        Options => "OPTIONS",
+        Other => "other",
+    }
+}
+
+impl HttpMethod {
+    pub fn of(method: &str) -> HttpMethod {
+        HttpMethod::ALL
+            .iter()
+            .copied()
+            .find(|m| m.as_str() == method)
+            .unwrap_or(HttpMethod::Other)
+    }
+}
+
+label_enum! {
+    /// The class of an HTTP status: `http_requests_total{status_class}`.
+    StatusClass {
+        Informational => "1xx",
+        Success => "2xx",
+        Redirection => "3xx",
+        ClientError => "4xx",
+        ServerError => "5xx",
+    }
+}
+
+impl StatusClass {
+    pub fn of(status: u16) -> StatusClass {
+        match status {
+            ..=199 => StatusClass::Informational,
+            200..=299 => StatusClass::Success,
+            300..=399 => StatusClass::Redirection,
+            400..=499 => StatusClass::ClientError,
+            _ => StatusClass::ServerError,
+        }
+    }
+}
+
+/// The `route` label of a request that matched no route: one value for every unknown path,
+/// so that scanners cannot grow the label set.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +270,23 @@ mod tests {
         assert_eq!(TopicKind::of("queue"), Some(TopicKind::Queue));
         assert_eq!(TopicKind::of("nope"), None);
         assert_eq!(TopicKind::Case.as_str(), "case");
+    }
+
+    #[test]
+    fn closed_sets_for_stop_reasons_methods_and_status_classes() {
+        assert_eq!(StopReason::of_close("normal"), StopReason::ClientClosed);
+        assert_eq!(
+            StopReason::of_close("slow_consumer"),
+            StopReason::SlowConsumer
+        );
+        assert_eq!(StopReason::of_close("whatever"), StopReason::InternalError);
+        assert!(StopReason::Kicked.is_limit() && !StopReason::GoingAway.is_limit());
+        assert_eq!(HttpMethod::of("PATCH"), HttpMethod::Patch);
+        assert_eq!(HttpMethod::of("BREW"), HttpMethod::Other);
+        assert_eq!(StatusClass::of(101).as_str(), "1xx");
+        assert_eq!(StatusClass::of(204).as_str(), "2xx");
+        assert_eq!(StatusClass::of(429).as_str(), "4xx");
+        assert_eq!(StatusClass::of(503).as_str(), "5xx");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!
 //! The Prometheus names, their meaning and labels are listed in `docs/operations.md`.
 
+pub mod actors;
 pub mod labels;
+pub mod process;
 mod setup;
 #[cfg(test)]
 mod tests;
@@ -17,7 +19,11 @@ use std::sync::{Mutex, OnceLock};
 use opentelemetry::KeyValue;
 use prometheus::{Encoder, TextEncoder};
 
-pub use labels::{AuthFailure, ConnectionStatus, ErrorType, MessageType, RateLimit, TopicKind};
+pub use actors::{actor_handled, Forward, MeteredAddr, Ticket, Ticketed};
+pub use labels::{
+    ActorKind, AuthFailure, ConnectionStatus, ErrorType, HttpMethod, MessageType, RateLimit,
+    StatusClass, StopReason, TopicKind,
+};
 pub use setup::SetupError;
 
 /// The content type of [`render()`]'s text.
@@ -94,6 +100,17 @@ impl Metrics {
         i.appends.add(0, &[]);
         i.registry_sessions.record(0, &[]);
         self.set_positions(0, 0);
+        for a in ActorKind::ALL {
+            i.actor_restarts.add(0, &[label("actor", a.as_str())]);
+        }
+        for r in StopReason::ALL {
+            i.sessions_stopped.add(0, &[label("reason", r.as_str())]);
+        }
+        i.sessions_started.add(0, &[]);
+        i.projection_lag_seconds.record(0.0, &[]);
+        i.ready.record(0, &[]);
+        i.build_info
+            .record(1, &[label("version", env!("CARGO_PKG_VERSION"))]);
     }
 
     fn render(&self) -> String {
@@ -231,6 +248,68 @@ impl Metrics {
             p.projection = projection;
             p.head = head.max(projection);
         });
+    }
+
+    /// The position the read models have applied, as last reported.
+    pub fn projection_position(&self) -> u64 {
+        self.positions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .projection
+    }
+
+    /// The oldest event the read models have not applied was recorded `seconds` ago (0 when
+    /// they are caught up).
+    pub fn set_projection_lag_seconds(&self, seconds: f64) {
+        let i = &self.pipeline.instruments;
+        i.projection_lag_seconds.record(seconds.max(0.0), &[]);
+    }
+
+    /// One group commit of the store: `appends` appends made durable together in `seconds`.
+    pub fn group_commit(&self, appends: usize, seconds: f64) {
+        let i = &self.pipeline.instruments;
+        i.batch_size.record(appends as f64, &[]);
+        i.fsync_duration.record(seconds, &[]);
+    }
+
+    // ---- Actors, HTTP, readiness ---------------------------------------------------------
+
+    /// A session actor started.
+    pub fn session_started(&self) {
+        self.pipeline.instruments.sessions_started.add(1, &[]);
+    }
+
+    /// A session actor stopped for `reason`.
+    pub fn session_stopped(&self, reason: StopReason) {
+        let i = &self.pipeline.instruments;
+        i.sessions_stopped
+            .add(1, &[label("reason", reason.as_str())]);
+    }
+
+    /// An actor of kind `actor` started over after a failure.
+    pub fn actor_restart(&self, actor: ActorKind) {
+        let i = &self.pipeline.instruments;
+        i.actor_restarts.add(1, &[label("actor", actor.as_str())]);
+    }
+
+    /// An HTTP request to `route` (its template, or [`labels::UNMATCHED_ROUTE`]) was answered
+    /// with `status` after `seconds`.
+    pub fn http_request(&self, route: &str, method: HttpMethod, status: u16, seconds: f64) {
+        let i = &self.pipeline.instruments;
+        let route = KeyValue::new("route", route.to_owned());
+        let method = label("method", method.as_str());
+        let class = label("status_class", StatusClass::of(status).as_str());
+        i.http_duration
+            .record(seconds, &[route.clone(), method.clone()]);
+        i.http_requests.add(1, &[route, method, class]);
+    }
+
+    /// Whether the node is ready, as `GET /readyz` judges it.
+    pub fn set_ready(&self, ready: bool) {
+        self.pipeline
+            .instruments
+            .ready
+            .record(u64::from(ready), &[]);
     }
 
     fn update_positions(&self, change: impl FnOnce(&mut Positions)) {

@@ -5,8 +5,16 @@
 //! no `target_info` metric (`without_target_info`). Counters are named without `_total`; the
 //! exporter appends it once.
 
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider, UpDownCounter};
+use opentelemetry::metrics::{
+    Counter, Gauge, Histogram, Meter, MeterProvider, ObservableCounter, ObservableGauge,
+    UpDownCounter,
+};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
+
+use super::actors::COUNTS;
+use super::labels::ActorKind;
+use super::process;
 
 /// Why the exporter could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +43,13 @@ mod buckets {
         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         5.0, 10.0,
     ];
+    /// An HTTP request: a millisecond to a minute (an audit export streams for long).
+    pub const HTTP: &[f64] = &[
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        60.0,
+    ];
+    /// Appends sharing one commit: one to the writer's bound of 512.
+    pub const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 }
 
 /// Every instrument the facade records into.
@@ -58,6 +73,29 @@ pub(super) struct Instruments {
     pub head_position: Gauge<u64>,
     pub projection_lag: Gauge<u64>,
     pub push_fanout: Histogram<f64>,
+    pub http_requests: Counter<u64>,
+    pub http_duration: Histogram<f64>,
+    pub batch_size: Histogram<f64>,
+    pub fsync_duration: Histogram<f64>,
+    pub projection_lag_seconds: Gauge<f64>,
+    pub sessions_started: Counter<u64>,
+    pub sessions_stopped: Counter<u64>,
+    pub actor_restarts: Counter<u64>,
+    pub build_info: Gauge<u64>,
+    pub ready: Gauge<u64>,
+    /// Read when Prometheus scrapes; kept so that they live as long as the provider.
+    pub _observed: Observed,
+}
+
+/// Instruments whose values are read at each scrape.
+pub(super) struct Observed {
+    _backlog: ObservableGauge<i64>,
+    _handled: ObservableCounter<u64>,
+    _cpu: ObservableCounter<f64>,
+    _resident: ObservableGauge<u64>,
+    _open_fds: ObservableGauge<u64>,
+    _max_fds: ObservableGauge<u64>,
+    _start_time: ObservableGauge<f64>,
 }
 
 /// The provider (kept alive for the life of the process), the registry the exporter fills, and
@@ -211,5 +249,142 @@ fn instruments(m: &Meter) -> Instruments {
             "Time from an append to the last subscriber's enqueue of its update.",
             buckets::FANOUT,
         ),
+        http_requests: counter(
+            m,
+            "http_requests",
+            "HTTP requests answered, by route template, method and status class (2xx, 4xx, ...).",
+        ),
+        http_duration: seconds(
+            m,
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (until its answer's head), by route template and method.",
+            buckets::HTTP,
+        ),
+        batch_size: m
+            .f64_histogram("eventstore_group_commit_batch_size")
+            .with_description(
+                "Appends written together by one commit of the event store (one fsync for all).",
+            )
+            .with_boundaries(buckets::BATCH.to_vec())
+            .build(),
+        fsync_duration: seconds(
+            m,
+            "eventstore_fsync_duration_seconds",
+            "Time one commit of the event store took to reach the disk (the log write and its fsync).",
+            buckets::APPEND,
+        ),
+        projection_lag_seconds: m
+            .f64_gauge("projection_lag_seconds")
+            .with_description(
+                "How long the oldest event the read models have not applied has been in the store; 0 when caught up.",
+            )
+            .build(),
+        sessions_started: counter(
+            m,
+            "session_actors_started",
+            "WebSocket session actors started (one per authenticated connection).",
+        ),
+        sessions_stopped: counter(
+            m,
+            "session_actors_stopped",
+            "WebSocket session actors stopped, by close reason.",
+        ),
+        actor_restarts: counter(
+            m,
+            "actor_restarts",
+            "Times an actor started over after a failure (the projector resubscribing to the store), by actor.",
+        ),
+        build_info: gauge(
+            m,
+            "adjudicator_build_info",
+            "Always 1; the version label tells which build runs.",
+        ),
+        ready: gauge(
+            m,
+            "adjudicator_ready",
+            "1 while the node is ready (GET /readyz answers 200: store reachable, read models caught up), else 0.",
+        ),
+        _observed: observed(m),
     }
+}
+
+fn observed(m: &Meter) -> Observed {
+    let actor = |a: ActorKind| [KeyValue::new("actor", a.as_str())];
+    Observed {
+        _backlog: m
+            .i64_observable_gauge("actor_mailbox_backlog")
+            .with_description(
+                "Messages waiting in actors' mailboxes, by actor (all sessions summed).",
+            )
+            .with_callback(move |o| {
+                for a in ActorKind::ALL {
+                    o.observe(COUNTS.backlog(*a), &actor(*a));
+                }
+            })
+            .build(),
+        _handled: m
+            .u64_observable_counter("actor_messages_handled")
+            .with_description(
+                "Messages actors handled, by actor (all sessions summed; the projector's store events included).",
+            )
+            .with_callback(move |o| {
+                for a in ActorKind::ALL {
+                    o.observe(COUNTS.handled(*a), &actor(*a));
+                }
+            })
+            .build(),
+        _cpu: m
+            .f64_observable_counter("process_cpu_seconds")
+            .with_description("CPU time the process used, user and system, in seconds.")
+            .with_callback(|o| {
+                if let Some(p) = process::read() {
+                    o.observe(p.cpu_seconds, &[]);
+                }
+            })
+            .build(),
+        _resident: process_gauge(
+            m,
+            "process_resident_memory_bytes",
+            "Memory the process holds in RAM (resident set size), in bytes.",
+            |p| p.resident_bytes,
+        ),
+        _open_fds: process_gauge(
+            m,
+            "process_open_fds",
+            "File descriptors the process has open (sockets and files).",
+            |p| p.open_fds,
+        ),
+        _max_fds: process_gauge(
+            m,
+            "process_max_fds",
+            "The most file descriptors the process may open (ulimit -n); past it, connections are refused.",
+            |p| p.max_fds,
+        ),
+        _start_time: m
+            .f64_observable_gauge("process_start_time_seconds")
+            .with_description("When the process started, in seconds since the Unix epoch.")
+            .with_callback(|o| {
+                if let Some(p) = process::read() {
+                    o.observe(p.start_time_seconds, &[]);
+                }
+            })
+            .build(),
+    }
+}
+
+/// A gauge of one process figure, read from `/proc` at each scrape.
+fn process_gauge(
+    m: &Meter,
+    name: &'static str,
+    help: &'static str,
+    pick: fn(&process::ProcessStats) -> u64,
+) -> ObservableGauge<u64> {
+    m.u64_observable_gauge(name)
+        .with_description(help)
+        .with_callback(move |o| {
+            if let Some(p) = process::read() {
+                o.observe(pick(&p), &[]);
+            }
+        })
+        .build()
 }

@@ -24,6 +24,23 @@ const METRICS: &[(&str, &str)] = &[
     ("eventstore_head_position", "gauge"),
     ("projection_lag_events", "gauge"),
     ("push_fanout_duration_seconds", "histogram"),
+    ("actor_mailbox_backlog", "gauge"),
+    ("actor_messages_handled_total", "counter"),
+    ("actor_restarts_total", "counter"),
+    ("session_actors_started_total", "counter"),
+    ("session_actors_stopped_total", "counter"),
+    ("http_requests_total", "counter"),
+    ("http_request_duration_seconds", "histogram"),
+    ("eventstore_group_commit_batch_size", "histogram"),
+    ("eventstore_fsync_duration_seconds", "histogram"),
+    ("projection_lag_seconds", "gauge"),
+    ("process_resident_memory_bytes", "gauge"),
+    ("process_cpu_seconds_total", "counter"),
+    ("process_open_fds", "gauge"),
+    ("process_max_fds", "gauge"),
+    ("process_start_time_seconds", "gauge"),
+    ("adjudicator_build_info", "gauge"),
+    ("adjudicator_ready", "gauge"),
 ];
 
 fn record_one_of_each() {
@@ -44,6 +61,13 @@ fn record_one_of_each() {
     m.set_subscriptions(TopicKind::Case, 4);
     m.append(2, 0.003);
     m.push_fanout(0.002);
+    m.session_started();
+    m.session_stopped(StopReason::Kicked);
+    m.actor_restart(ActorKind::Projector);
+    m.http_request("/api/v1/cases/{id}/decision", HttpMethod::Post, 409, 0.004);
+    m.group_commit(3, 0.002);
+    m.set_projection_lag_seconds(1.5);
+    m.set_ready(true);
 }
 
 /// The value of the sample line that starts with `series ` (name and labels), if any.
@@ -57,6 +81,16 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 fn every_metric_has_its_exact_name_type_and_labels() {
     record_one_of_each();
     let text = render();
+    for (name, _) in METRICS {
+        let help = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("# HELP {name} ")))
+            .unwrap_or_else(|| panic!("# HELP {name} in:\n{text}"));
+        assert!(
+            help.len() > 20,
+            "a HELP that says something: {name}: {help}"
+        );
+    }
     for (name, kind) in METRICS {
         assert!(
             text.contains(&format!("\n# TYPE {name} {kind}\n"))
@@ -80,6 +114,18 @@ fn every_metric_has_its_exact_name_type_and_labels() {
         "websocket_auth_latency_seconds_count",
         "eventstore_append_duration_seconds_count",
         "push_fanout_duration_seconds_count",
+        r#"session_actors_stopped_total{reason="kicked"}"#,
+        r#"actor_restarts_total{actor="projector"}"#,
+        "session_actors_started_total",
+        r#"http_requests_total{method="POST",route="/api/v1/cases/{id}/decision",status_class="4xx"}"#,
+        r#"http_request_duration_seconds_count{method="POST",route="/api/v1/cases/{id}/decision"}"#,
+        "eventstore_group_commit_batch_size_count",
+        "eventstore_fsync_duration_seconds_count",
+        "projection_lag_seconds",
+        "adjudicator_ready",
+        "process_resident_memory_bytes",
+        "process_max_fds",
+        "process_start_time_seconds",
     ] {
         let value = sample(&text, series).unwrap_or_else(|| panic!("{series} in:\n{text}"));
         assert!(value >= 1.0, "{series} = {value}");
@@ -89,9 +135,20 @@ fn every_metric_has_its_exact_name_type_and_labels() {
         r#"websocket_connections_total{status="too_many_connections"}"#,
         r#"registry_subscriptions{topic="audit"}"#,
         r#"websocket_rate_limited_total{limit="max_connections"}"#,
+        r#"session_actors_stopped_total{reason="slow_consumer"}"#,
+        r#"actor_restarts_total{actor="registry"}"#,
+        r#"actor_mailbox_backlog{actor="session"}"#,
+        r#"actor_messages_handled_total{actor="projector"}"#,
+        "process_open_fds",
+        "process_cpu_seconds_total",
     ] {
         assert!(sample(&text, series).is_some(), "{series} in:\n{text}");
     }
+    let build = format!(
+        "adjudicator_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(sample(&text, &build), Some(1.0), "{build} in:\n{text}");
     assert!(text.contains(r#"websocket_auth_latency_seconds_bucket{le="0.0001"}"#));
     assert!(!text.contains("otel_scope"), "{text}");
     assert!(!text.contains("target_info"), "{text}");

@@ -31,6 +31,9 @@ pub fn open_store(args: &StoreArgs, write: bool) -> anyhow::Result<Arc<dyn Event
             SqliteStore::open_read_only(args.data_dir.join(FILE_NAME))
                 .context("cannot open the event store")?,
         )),
+        url @ StoreUrl::EventStoreDb(_) => Ok(
+            crate::store::kurrentdb::open(&url, write).context("cannot open the event store")?
+        ),
         other => anyhow::bail!(
             "--store {other}: this build has no {} backend yet; use `sqlite`",
             other.backend()

@@ -24,6 +24,7 @@ use events::{EventEnvelope, EventStore, RecordedEvent, StoreError, UndecodableEv
 use projections::{Projections, Update};
 
 use super::snapshot_file::{self, Snapshot};
+use crate::metrics::{actor_handled, metrics, ActorKind, Ticket};
 
 /// Updates caused by one event, shared by every recipient.
 #[derive(Message, Clone)]
@@ -35,6 +36,9 @@ pub struct Published {
     pub control: Option<Control>,
     /// When the event was recorded (just before its append): the start of the push latency.
     pub recorded_at: events::Timestamp,
+    /// Counts this message in the registry's mailbox backlog until it is handled (each copy
+    /// is one more).
+    pub waiting: Ticket,
 }
 
 /// Events that end sessions: their tokens stop being valid.
@@ -206,6 +210,7 @@ impl Projector {
             return;
         }
         tracing::error!(position = self.models.position(), "projector: {error}");
+        metrics().actor_restart(ActorKind::Projector);
         self.healthy = false;
         self.last_error = Some(error);
         if let Some(handle) = self.subscription.take() {
@@ -231,7 +236,7 @@ impl Projector {
             self.models.apply(&env)
         };
         self.anchor = hash;
-        crate::metrics::metrics().set_projection_position(self.models.position());
+        metrics().set_projection_position(self.models.position());
         self.wake_waiters();
         if !self.healthy {
             tracing::info!(position = env.position(), "projector recovered");
@@ -245,6 +250,7 @@ impl Projector {
                 updates: Arc::new(updates),
                 control: control_of(&env),
                 recorded_at: env.record.data.recorded_at,
+                waiting: Ticket::new(ActorKind::Registry),
             };
             self.recipients.retain(|r| r.connected());
             for r in &self.recipients {
@@ -375,8 +381,11 @@ impl Actor for Projector {
     }
 }
 
+crate::metered_actor!(Projector);
+
 impl StreamHandler<Result<RecordedEvent, StoreError>> for Projector {
     fn handle(&mut self, item: Result<RecordedEvent, StoreError>, ctx: &mut Context<Self>) {
+        actor_handled(ActorKind::Projector);
         if self.stalled.is_some() {
             return;
         }

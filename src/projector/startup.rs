@@ -7,18 +7,18 @@
 
 use std::path::Path;
 
-use actix::Addr;
 use events::hash::{Hash, GENESIS};
 use events::EventStore;
 use projections::Projections;
 
 use super::actor::{Projector, Status, WaitForPosition};
 use super::snapshot_file;
+use crate::metrics::MeteredAddr;
 
 /// Waits until the projector has applied `position` (the store's head at start). If it stopped
 /// at an event it cannot decode, the error names that event: the server must not start serving
 /// models that lack it.
-pub async fn caught_up(projector: &Addr<Projector>, position: u64) -> anyhow::Result<()> {
+pub async fn caught_up(projector: &MeteredAddr<Projector>, position: u64) -> anyhow::Result<()> {
     let stopped = || anyhow::anyhow!("the projector stopped during start-up");
     if projector
         .send(WaitForPosition(position))

@@ -20,16 +20,16 @@ pub mod route;
 pub mod session;
 pub mod socket;
 
-use actix::Addr;
 use actix_web::web;
 
+use crate::metrics::MeteredAddr;
 use registry::Registry;
 use session::SessionConfig;
 
 /// What the WebSocket routes need.
 #[derive(Clone)]
 pub struct WsContext {
-    pub registry: Addr<Registry>,
+    pub registry: MeteredAddr<Registry>,
     pub session: SessionConfig,
     pub max_frame_bytes: usize,
     pub allowed_origins: Option<Vec<String>>,

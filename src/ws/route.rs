@@ -1,6 +1,10 @@
 //! `GET /api/v1/ws`: the checks before the upgrade (origin, connect attempts, capacity), the
 //! upgrade, the token check after it (an `error` message and a close on failure, as the
 //! protocol says), and the start of the session actor.
+//!
+//! Every refusal is logged with its reason (at `warn` for the limits, 429 and 503; `info` for
+//! an origin and a failed token check), inside the request's span, so with its request id;
+//! never with the token.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +24,7 @@ use super::WsContext;
 use crate::http::authn::authenticate;
 use crate::http::client_ip::client_ip;
 use crate::http::problem::ApiError;
+use crate::http::request_id::RequestId;
 use crate::http::AppState;
 use crate::metrics::{metrics, ConnectionStatus, RateLimit};
 
@@ -39,8 +44,14 @@ pub async fn upgrade(
 ) -> Result<HttpResponse, ApiError> {
     if let (Some(allowed), Some(origin)) = (&ws.allowed_origins, req.headers().get("origin")) {
         let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        if !allowed.contains(&origin) {
+        if !allowed.contains(&origin) && !same_origin(&req, &origin) {
             metrics().connection(ConnectionStatus::RejectedOrigin);
+            tracing::info!(
+                status = 403,
+                reason = "origin",
+                origin = ?truncated(&origin),
+                "WebSocket refused: origin not allowed"
+            );
             return Err(ApiError::forbidden("this origin may not open a WebSocket"));
         }
     }
@@ -50,17 +61,34 @@ pub async fn upgrade(
         Ok(Err(Refusal::RateLimited(wait))) => {
             metrics().connection(ConnectionStatus::RejectedRateLimited);
             metrics().rate_limited(RateLimit::ConnectAttempts);
+            tracing::warn!(
+                status = 429,
+                reason = "connect_attempts",
+                %ip,
+                retry_after_seconds = wait.0.as_secs(),
+                "WebSocket refused: too many connect attempts from this address"
+            );
             return Err(ApiError::rate_limited(wait.0));
         }
         Ok(Err(Refusal::AtCapacity)) => {
             metrics().connection(ConnectionStatus::RejectedCapacity);
             metrics().rate_limited(RateLimit::MaxConnections);
+            tracing::warn!(
+                status = 503,
+                reason = "max_connections",
+                "WebSocket refused: the node is at its connection limit"
+            );
             return Err(ApiError::unavailable(
                 "the server is at its connection limit",
             ));
         }
         Ok(Err(Refusal::Draining)) => {
             metrics().connection(ConnectionStatus::RejectedCapacity);
+            tracing::info!(
+                status = 503,
+                reason = "draining",
+                "WebSocket refused: the node is shutting down"
+            );
             return Err(ApiError::unavailable("the server is shutting down"));
         }
         Err(e) => return Err(ApiError::internal(e)),
@@ -80,7 +108,9 @@ pub async fn upgrade(
     let state = state.get_ref().clone();
     let ws = ws.get_ref().clone();
     let socket = req.conn_data::<Arc<ConnectionSocket>>().map(Arc::downgrade);
-    actix_web::rt::spawn(async move {
+    let request_id = RequestId::of(&req);
+    let span = tracing::Span::current();
+    let checking = async move {
         let out = Outbound::start(
             session,
             ws.session.outbound_messages,
@@ -102,7 +132,15 @@ pub async fn upgrade(
                 let registry = ws.registry.clone();
                 WsSession::create(move |ctx| {
                     ctx.add_stream(stream);
-                    WsSession::new(principal, ip, registry, state, ws.session.clone(), out)
+                    WsSession::new(
+                        principal,
+                        ip,
+                        registry,
+                        state,
+                        ws.session.clone(),
+                        out,
+                        &request_id,
+                    )
                 });
             }
             Err(e) => {
@@ -115,13 +153,38 @@ pub async fn upgrade(
                 } else {
                     4401
                 };
+                tracing::info!(
+                    code = close,
+                    reason = e.code,
+                    "WebSocket closed: the token check failed"
+                );
                 let _ = out.text(protocol::error(None, e.code, &e.detail).into());
                 out.close(close, e.code);
                 drop(stream);
             }
         }
-    });
+    };
+    actix_web::rt::spawn(tracing::Instrument::instrument(checking, span));
     Ok(response)
+}
+
+/// At most 100 characters of a value a client sent, for a log line.
+fn truncated(value: &str) -> &str {
+    match value.char_indices().nth(100) {
+        Some((i, _)) => &value[..i],
+        None => value,
+    }
+}
+
+/// Whether `origin` is this server as the browser reached it (its host and port are the request's
+/// `Host`): the browser app served by this server may always open a WebSocket. A browser cannot
+/// forge either header, and other clients are not what the origin check is for.
+fn same_origin(req: &HttpRequest, origin: &str) -> bool {
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let host = req.headers().get("host").and_then(|h| h.to_str().ok());
+    matches!((authority, host), (Some(a), Some(h)) if !a.is_empty() && a.eq_ignore_ascii_case(h))
 }
 
 /// The token from `?token=` or from a `bearer.<token>` subprotocol; and whether the client

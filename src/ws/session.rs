@@ -27,7 +27,10 @@ use super::registry::{
 use crate::auth::Principal;
 use crate::http::authn::authenticate;
 use crate::http::AppState;
-use crate::metrics::{metrics, AuthFailure, ConnectionStatus, ErrorType, MessageType, RateLimit};
+use crate::metrics::{
+    actor_handled, metrics, ActorKind, AuthFailure, ConnectionStatus, ErrorType, MessageType,
+    MeteredAddr, RateLimit, StopReason,
+};
 
 /// What a session needs to know of the settings.
 #[derive(Clone, Debug)]
@@ -47,7 +50,7 @@ pub struct WsSession {
     principal: Principal,
     ip: IpAddr,
     started: Instant,
-    registry: Addr<Registry>,
+    registry: MeteredAddr<Registry>,
     state: AppState,
     config: SessionConfig,
     out: Outbound,
@@ -57,6 +60,10 @@ pub struct WsSession {
     expiry: Option<SpawnHandle>,
     registered: bool,
     closing: bool,
+    /// The close code and reason the session ends with, once it is known.
+    stop: (u16, StopReason),
+    /// Every log line of the session carries its request id, session id and user id.
+    span: tracing::Span,
 }
 
 impl WsSession {
@@ -64,14 +71,22 @@ impl WsSession {
     pub fn new(
         principal: Principal,
         ip: IpAddr,
-        registry: Addr<Registry>,
+        registry: MeteredAddr<Registry>,
         state: AppState,
         config: SessionConfig,
         out: Outbound,
+        request_id: &str,
     ) -> Self {
         let bucket = TokenBucket::new(config.message_rate, config.message_burst);
+        let id = Uuid::now_v7();
+        let span = tracing::info_span!(
+            "ws_session",
+            request_id = %request_id,
+            session_id = %id,
+            user_id = %principal.user_id,
+        );
         WsSession {
-            id: Uuid::now_v7(),
+            id,
             principal,
             ip,
             started: Instant::now(),
@@ -85,7 +100,25 @@ impl WsSession {
             expiry: None,
             registered: false,
             closing: false,
+            stop: (1006, StopReason::ConnectionLost),
+            span,
         }
+    }
+
+    /// Notes why the session ends (the first reason given counts).
+    fn stopping_for(&mut self, code: u16, reason: StopReason) {
+        if !self.closing {
+            self.stop = (code, reason);
+        }
+    }
+
+    /// Drops what is queued and closes 1013 at once: the client does not read.
+    fn close_slow_consumer(&mut self, ctx: &mut Context<Self>) {
+        metrics().slow_consumer_disconnect();
+        self.stopping_for(1013, StopReason::SlowConsumer);
+        self.closing = true;
+        self.out.close_now(1013, "slow_consumer");
+        ctx.stop();
     }
 
     fn send(&mut self, ctx: &mut Context<Self>, text: String, kind: MessageType) {
@@ -97,12 +130,7 @@ impl WsSession {
             return;
         }
         if self.out.text(text).is_err() {
-            metrics().slow_consumer_disconnect();
-            tracing::info!(session = %self.id, "slow consumer closed");
-            self.closing = true;
-            self.out.close_now(1013, "slow_consumer");
-            ctx.stop();
-            return;
+            return self.close_slow_consumer(ctx);
         }
         metrics().message_sent(kind);
     }
@@ -112,6 +140,7 @@ impl WsSession {
         if self.closing {
             return;
         }
+        self.stopping_for(code, StopReason::of_close(reason));
         if error {
             self.send(
                 ctx,
@@ -323,10 +352,11 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        metrics().session_started();
         ctx.set_mailbox_capacity(self.config.outbound_messages.max(16));
         let register = self.registry.send(Register {
             id: self.id,
-            addr: ctx.address(),
+            addr: MeteredAddr::new(ctx.address(), ActorKind::Session),
             principal: self.principal.clone(),
             ip: self.ip,
         });
@@ -373,11 +403,21 @@ impl Actor for WsSession {
         if !self.closing {
             self.out.close(1000, "normal");
         }
+        let (code, reason) = self.stop;
+        metrics().session_stopped(reason);
+        let seconds = self.started.elapsed().as_secs_f64();
+        let _span = self.span.enter();
+        if reason.is_limit() {
+            tracing::warn!(code, reason = %reason, seconds, "WebSocket session closed for a limit");
+        } else {
+            tracing::info!(code, reason = %reason, seconds, "WebSocket session closed");
+        }
     }
 }
 
 impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+        actor_handled(ActorKind::Session);
         if self.closing {
             return;
         }
@@ -397,12 +437,12 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
             }
             Ok(AggregatedMessage::Ping(payload)) => {
                 if self.out.frame(Frame::Pong(payload)).is_err() {
-                    self.out.close_now(1013, "slow_consumer");
-                    ctx.stop();
+                    self.close_slow_consumer(ctx);
                 }
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => {
+                self.stopping_for(1000, StopReason::ClientClosed);
                 self.closing = true;
                 self.out.close(1000, "normal");
                 ctx.stop();
@@ -440,6 +480,8 @@ impl Drop for WsSession {
         self.deregister();
     }
 }
+
+crate::metered_actor!(WsSession);
 
 /// A push from the registry: the same bytes for every subscriber.
 #[derive(Message)]
@@ -507,10 +549,7 @@ impl Handler<Heartbeat> for WsSession {
             at: Timestamp::from_micros(seen),
         });
         if self.out.frame(Frame::Ping).is_err() {
-            metrics().slow_consumer_disconnect();
-            self.closing = true;
-            self.out.close_now(1013, "slow_consumer");
-            ctx.stop();
+            self.close_slow_consumer(ctx);
         }
     }
 }

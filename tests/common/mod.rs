@@ -34,8 +34,14 @@ impl Server {
     /// Starts the server with `args` after `serve --listen 127.0.0.1:0 --data-dir <dir>`, and
     /// waits for the "listening on" line.
     pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        Server::start_at(data_dir, "127.0.0.1:0", args)
+    }
+
+    /// Starts the server listening on `listen` (e.g. the address a stopped server had), with
+    /// `args` after `serve --listen <listen> --data-dir <dir>`.
+    pub fn start_at(data_dir: &Path, listen: &str, args: &[&str]) -> Server {
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(args)
             .env("ADJUDICATOR_LOG", "info")
@@ -56,8 +62,8 @@ impl Server {
             let line = rx
                 .recv_timeout(START_DEADLINE)
                 .expect("the server printed its address in time");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_owned();
+            if let Some(address) = listening_on(&line) {
+                break address;
             }
         };
         Server {
@@ -85,6 +91,17 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address of a `listening on http://…` log line, in either log format (a text line, or a
+/// JSON object whose `message` says it: the default when stderr is not a terminal).
+pub fn listening_on(line: &str) -> Option<String> {
+    let message = match serde_json::from_str::<Value>(line) {
+        Ok(json) => json["message"].as_str()?.to_owned(),
+        Err(_) => line.to_owned(),
+    };
+    let address = message.split("listening on ").nth(1)?;
+    Some(address.trim().to_owned())
 }
 
 /// Runs `adjudicator <args>` to completion; returns its status and what it printed on stderr.
@@ -453,4 +470,7 @@ pub fn sample_submission(case_id: uuid::Uuid, n: u64) -> events::domain::case::S
     }
 }
 
+pub mod browser;
+pub mod prometheus;
+pub mod seed;
 pub mod ws;

@@ -127,6 +127,30 @@ pub async fn connect_with_headers(server: &Server, token: &str, headers: &[(&str
     upgrade(request).await
 }
 
+/// Opens a WebSocket with `?token=` (if any) and extra request `headers`; the error is
+/// whatever refused the upgrade.
+pub async fn try_connect_with_headers(
+    server: &Server,
+    token: Option<&str>,
+    headers: &[(&'static str, &str)],
+) -> Result<Ws, tungstenite::Error> {
+    let mut request = ws_url(server, token_query(token).as_deref())
+        .into_client_request()
+        .expect("a client request");
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, HeaderValue::from_str(value).expect("a header value"));
+    }
+    let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("the upgrade answered in time")?;
+    Ok(Ws {
+        protocol: answered_protocol(&response),
+        socket,
+    })
+}
+
 /// Opens a WebSocket with `?token=` over a socket whose receive buffer is `recv_buffer` bytes:
 /// a client that stops reading then fills the server's buffers quickly.
 pub async fn connect_small_buffer(server: &Server, token: &str, recv_buffer: u32) -> Ws {

@@ -9,12 +9,17 @@
 //!   order, first those already stored and then those appended later, with nothing skipped in
 //!   between, however writers interleave.
 
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
+mod observer;
 pub mod sqlite;
 mod subscription;
 
 use async_trait::async_trait;
 use futures_core::Stream;
 use std::pin::Pin;
+
+pub use observer::{CommitObserver, CommitStats};
 
 use crate::envelope::{EventData, RecordedEvent};
 pub use subscription::catch_up_then_live;

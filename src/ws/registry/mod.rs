@@ -35,7 +35,9 @@ use super::protocol;
 use super::recent::Recent;
 use super::session::{CloseSession, Deliver, Heartbeat, WsSession};
 use crate::auth::{Principal, RetryAfter, SlidingWindow};
-use crate::metrics::{metrics, ErrorType, MessageType, TopicKind};
+use crate::metrics::{
+    actor_handled, metrics, ActorKind, ErrorType, MessageType, MeteredAddr, TopicKind,
+};
 use crate::projector::{Projector, Published, Subscribe as ProjectorSubscribe, WithModels};
 
 /// A message for a session and its kind (for the metrics).
@@ -53,7 +55,7 @@ pub struct Limits {
 }
 
 struct Entry {
-    addr: Addr<WsSession>,
+    addr: MeteredAddr<WsSession>,
     principal: Principal,
     ip: IpAddr,
     connected_at: Timestamp,
@@ -84,7 +86,7 @@ struct Sub {
 
 pub struct Registry {
     limits: Limits,
-    projector: Addr<Projector>,
+    projector: MeteredAddr<Projector>,
     sessions: HashMap<Uuid, Entry>,
     per_user: HashMap<Uuid, usize>,
     /// Per topic: the sessions and what each wants.
@@ -100,7 +102,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(limits: Limits, projector: Addr<Projector>, head: u64) -> Self {
+    pub fn new(limits: Limits, projector: MeteredAddr<Projector>, head: u64) -> Self {
         let connects = SlidingWindow::new(limits.connect_attempts_per_ip, limits.connect_window);
         Registry {
             limits,
@@ -318,7 +320,7 @@ impl Registry {
         &mut self,
         msg: SubscribeTopics,
         answer: Option<(u64, Vec<String>)>,
-        addr: &Addr<WsSession>,
+        addr: &MeteredAddr<WsSession>,
     ) {
         let internal_error = CloseSession {
             code: 1011,
@@ -455,7 +457,7 @@ impl Handler<Admit> for Registry {
 #[rtype(result = "Result<u64, NotRegistered>")]
 pub struct Register {
     pub id: Uuid,
-    pub addr: Addr<WsSession>,
+    pub addr: MeteredAddr<WsSession>,
     pub principal: Principal,
     pub ip: IpAddr,
 }
@@ -599,10 +601,13 @@ impl Handler<UnsubscribeTopics> for Registry {
     }
 }
 
+crate::metered_actor!(Registry);
+
 impl Handler<Published> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Published, _: &mut Context<Self>) {
+        actor_handled(ActorKind::Registry);
         let started = Instant::now();
         self.position = self.position.max(msg.position);
         for update in msg.updates.iter() {

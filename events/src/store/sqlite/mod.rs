@@ -17,8 +17,8 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{
-    catch_up_then_live, validate_append, validate_limit, AppendResult, EventStore, ExpectedVersion,
-    StoreError, Subscription,
+    catch_up_then_live, validate_append, validate_limit, AppendResult, CommitObserver, EventStore,
+    ExpectedVersion, StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
 use writer::{AppendRequest, Writer};
@@ -71,6 +71,15 @@ impl SqliteStore {
     /// Opens (or creates) the store file at `path`. A file that is damaged or is not an
     /// Adjudicator store is refused with an error naming it; it is never modified.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_observed(path, None)
+    }
+
+    /// [`SqliteStore::open`], telling `observer` of every group commit (its batch size and how
+    /// long the commit and its fsync took).
+    pub fn open_observed(
+        path: impl AsRef<Path>,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let lock = lock_for_writing(&path)?;
         let conn = schema::open_writer(&path)?;
@@ -83,7 +92,7 @@ impl SqliteStore {
             .name("eventstore-checkpoint".into())
             .spawn(move || checkpoint::run(checkpoint_path, checkpoint_stop))
             .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoints: {e}")))?;
-        let writer = Writer::new(conn, path.clone(), head, head_tx);
+        let writer = Writer::new(conn, path.clone(), head, head_tx, observer);
         let writer = std::thread::Builder::new()
             .name("eventstore-writer".into())
             .spawn(move || {
@@ -128,9 +137,17 @@ impl SqliteStore {
 
     /// Opens `<data_dir>/events.sqlite3`, creating the directory if needed.
     pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_in_observed(data_dir, None)
+    }
+
+    /// [`SqliteStore::open_in`] with a [`CommitObserver`].
+    pub fn open_in_observed(
+        data_dir: impl AsRef<Path>,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Result<Self, StoreError> {
         let dir = data_dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| schema::corrupt(dir, e))?;
-        Self::open(dir.join(FILE_NAME))
+        Self::open_observed(dir.join(FILE_NAME), observer)
     }
 
     pub fn path(&self) -> &Path {

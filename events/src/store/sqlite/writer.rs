@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::rows;
 use crate::envelope::{EventData, RecordedEvent};
 use crate::hash::{chain_hash, Hash, GENESIS};
-use crate::store::{AppendResult, ExpectedVersion, StoreError};
+use crate::store::{AppendResult, CommitObserver, CommitStats, ExpectedVersion, StoreError};
 
 /// Requests the writer takes into one transaction at most.
 const MAX_BATCH_REQUESTS: usize = 512;
@@ -40,16 +42,25 @@ pub(super) struct Writer {
     head_tx: watch::Sender<u64>,
     /// The version and last hash of recently written streams, as committed.
     heads: HashMap<String, (u64, Hash)>,
+    /// Told of each commit's batch size and duration.
+    observer: Option<Arc<dyn CommitObserver>>,
 }
 
 impl Writer {
-    pub fn new(conn: Connection, path: PathBuf, head: u64, head_tx: watch::Sender<u64>) -> Self {
+    pub fn new(
+        conn: Connection,
+        path: PathBuf,
+        head: u64,
+        head_tx: watch::Sender<u64>,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Self {
         Writer {
             conn,
             path,
             head,
             head_tx,
             heads: HashMap::new(),
+            observer,
         }
     }
 
@@ -72,6 +83,7 @@ impl Writer {
     }
 
     fn commit_batch(&mut self, batch: Vec<AppendRequest>) {
+        let appends = batch.len();
         let mut replies = Vec::with_capacity(batch.len());
         let mut requests = Vec::with_capacity(batch.len());
         for req in batch {
@@ -79,7 +91,14 @@ impl Writer {
             requests.push((req.stream, req.expected, req.events));
         }
         match self.write(requests) {
-            Ok((results, head)) => {
+            Ok((results, head, commit)) => {
+                if let Some(observer) = &self.observer {
+                    observer.committed(CommitStats {
+                        appends,
+                        events: (head - self.head) as usize,
+                        commit,
+                    });
+                }
                 self.head = head;
                 self.head_tx.send_replace(head);
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -95,12 +114,13 @@ impl Writer {
         }
     }
 
-    /// Writes the batch in one transaction. Returns each request's answer and the new head.
+    /// Writes the batch in one transaction. Returns each request's answer, the new head and how
+    /// long the commit (the WAL write and its fsync) took.
     #[allow(clippy::type_complexity)]
     fn write(
         &mut self,
         requests: Vec<(String, ExpectedVersion, Vec<EventData>)>,
-    ) -> rusqlite::Result<(Vec<Result<AppendResult, StoreError>>, u64)> {
+    ) -> rusqlite::Result<(Vec<Result<AppendResult, StoreError>>, u64, Duration)> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -155,12 +175,14 @@ impl Writer {
                 }));
             }
         }
+        let committing = Instant::now();
         tx.commit()?;
+        let commit = committing.elapsed();
         if self.heads.len() + heads.len() > MAX_CACHED_HEADS {
             self.heads.clear();
         }
         self.heads.extend(heads);
-        Ok((results, position))
+        Ok((results, position, commit))
     }
 }
 
