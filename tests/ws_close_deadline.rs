@@ -5,23 +5,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-
-/// A masked client text frame (payload under 126 bytes).
-fn text_frame(payload: &str) -> Vec<u8> {
-    let bytes = payload.as_bytes();
-    assert!(bytes.len() < 126);
-    let mask = [0x5a, 0x17, 0xc3, 0x88];
-    let mut frame = vec![0x81, 0x80 | bytes.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(bytes.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
-}
 
 /// Upgrades over a socket with a small receive buffer; returns it after the 101 answer.
 async fn upgrade_small_buffer(server: &Server, token: &str) -> TcpStream {
@@ -73,27 +62,14 @@ async fn a_close_the_client_does_not_take_resets_the_connection_at_its_deadline(
     // more than the kernel's send buffer (4 MiB at most on Linux by default) takes in.
     let subscribe = r#"{"type":"subscribe","id":"q","topics":["queue"],"queue":{"limit":1000}}"#;
     for _ in 0..12 {
-        tcp.write_all(&text_frame(subscribe)).await.unwrap();
+        tcp.write_all(&ws::masked_text_frame(subscribe))
+            .await
+            .unwrap();
     }
-    let silent_since = Instant::now();
     // From now on the client reads nothing and sends nothing. The server closes the session
     // (its outbound queue overflows, or the heartbeat finds it silent for 2 s); its close frame
     // waits behind the snapshots, which never drain.
-    let reset_after = loop {
-        match tcp.take_error() {
-            Ok(Some(e)) => {
-                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
-                break silent_since.elapsed();
-            }
-            Ok(None) => {}
-            Err(e) => panic!("{e}"),
-        }
-        assert!(
-            silent_since.elapsed() < Duration::from_secs(30),
-            "the server still holds a connection whose client does not read"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let reset_after = ws::wait_for_reset(socket2::SockRef::from(&tcp), Duration::from_secs(30));
     // Not before the close's own deadline.
     assert!(
         reset_after >= deadline - Duration::from_millis(100),

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::domain::case::{self, CaseEvent};
 use crate::domain::revocation::RevocationEvent;
+use crate::domain::system::SystemEvent;
 use crate::domain::user::UserEvent;
 use crate::domain::DomainEvent;
 
@@ -76,6 +77,9 @@ pub fn encode(event: &DomainEvent) -> Result<Encoded, CodecError> {
             R::FamilyRevoked(p) => to_bytes(event_type, p),
             R::Refreshed(p) => to_bytes(event_type, p),
         },
+        DomainEvent::System(e) => match e {
+            SystemEvent::DemoStoreMarked(p) => to_bytes(event_type, p),
+        },
     }?;
     Ok(Encoded {
         event_type,
@@ -118,6 +122,7 @@ pub fn decode(
         ("token_revoked", 1) => R::TokenRevoked(d.read()?).into(),
         ("token_family_revoked", 1) => R::FamilyRevoked(d.read()?).into(),
         ("token_refreshed", 1) => R::Refreshed(d.read()?).into(),
+        ("demo_store_marked", 1) => SystemEvent::DemoStoreMarked(d.read()?).into(),
         _ => {
             return Err(CodecError::UnknownType {
                 event_type: event_type.to_owned(),

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::envelope::{EventData, Metadata, RecordedEvent};
 use crate::hash::{verify_links, GENESIS};
-use crate::store::{EventStore, ExpectedVersion, StoreError};
+use crate::store::{EventStore, ExpectedVersion, StoreError, MAX_POSITION};
 use crate::Timestamp;
 
 /// How long a check waits for a subscription to deliver before it fails.
@@ -318,7 +318,30 @@ pub async fn append_rejects_bad_requests<S: EventStore>(store: S) {
     assert!(matches!(nameless, Err(StoreError::InvalidRequest(_))));
     let zero = store.read_all(0, 0).await;
     assert!(matches!(zero, Err(StoreError::InvalidRequest(_))));
-    assert_eq!(store.head_position().await.expect("head"), 0);
+    // Positions and versions are signed 64-bit numbers in SQL: a larger one must be refused,
+    // not wrapped to a negative number that reads the log from its start.
+    store
+        .append("s", ExpectedVersion::NoStream, events(2))
+        .await
+        .expect("append");
+    for beyond in [MAX_POSITION + 1, u64::MAX] {
+        let all = store.read_all(beyond, 10).await;
+        assert!(
+            matches!(all, Err(StoreError::InvalidRequest(_))),
+            "read_all({beyond}): {all:?}"
+        );
+        let stream = store.read_stream("s", beyond, 10).await;
+        assert!(
+            matches!(stream, Err(StoreError::InvalidRequest(_))),
+            "read_stream({beyond}): {stream:?}"
+        );
+    }
+    assert!(store
+        .read_all(MAX_POSITION, 10)
+        .await
+        .expect("the largest position is a valid cursor")
+        .is_empty());
+    assert_eq!(store.head_position().await.expect("head"), 2);
 }
 
 /// Appends `total` events from 4 concurrent writers over several streams, in small batches.

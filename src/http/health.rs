@@ -1,11 +1,18 @@
 //! `GET /healthz` (the process serves HTTP) and `GET /readyz` (the store answers and the read
 //! models have caught up with it).
+//!
+//! `/readyz` is usually open to whoever can reach the port (load balancers probe it without a
+//! token), so it says *what* is not ready, never *why*: a store's error can name files, hosts or
+//! SQL. The cause goes to the log instead. The one exception is a projector stalled at an event
+//! it cannot decode: the answer names that event (position, stream, type), which holds no file
+//! name and no secret, since an operator needs it to act.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use events::StoreError;
+use serde_json::{json, Value};
 
 use super::AppState;
-use crate::projector::Status;
+use crate::projector::{ProjectorStatus, Status};
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
@@ -14,7 +21,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (ready, body) = readiness(&state).await;
+    let (ready, checks) = node_readiness(&state).await;
     let mut answer = if ready {
         HttpResponse::Ok()
     } else {
@@ -22,39 +29,111 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         r.insert_header(("Retry-After", "1"));
         r
     };
-    answer.json(json!({ "ready": ready, "checks": body }))
+    answer.json(json!({ "ready": ready, "checks": checks }))
 }
 
-/// Whether the node is ready, and the checks that say why: the store answers and the read
-/// models have applied everything it holds.
-pub async fn readiness(state: &AppState) -> (bool, serde_json::Value) {
+/// Whether the node is ready, and the checks that say what is not: the store answers and the
+/// read models have applied everything it holds. Logs the cause and sets the readiness gauge.
+pub async fn node_readiness(state: &AppState) -> (bool, Value) {
     let head = state.store.head_position().await;
-    let status = state.projector.send(Status).await;
-    let (ready, body) = match (head, status) {
-        (Ok(head), Ok(s)) => {
+    let status = state.projector.send(Status).await.ok();
+    if let Err(e) = &head {
+        tracing::warn!("not ready: the event store does not answer: {e}");
+    }
+    if let Some(ProjectorStatus {
+        healthy: false,
+        last_error: Some(e),
+        ..
+    }) = &status
+    {
+        tracing::warn!("not ready: the projector is failing: {e}");
+    }
+    let (ready, checks) = readiness(head, status);
+    crate::metrics::metrics().set_ready(ready);
+    (ready, checks)
+}
+
+/// Whether the node is ready, and the checks as the answer shows them: states and positions,
+/// no error text.
+fn readiness(head: Result<u64, StoreError>, status: Option<ProjectorStatus>) -> (bool, Value) {
+    match (head, status) {
+        (Ok(head), Some(s)) => {
             let mut checks = json!({
                 "store": "ok",
                 "head_position": head,
                 "projection_position": s.position,
                 "projections": if s.healthy { "ok" } else { "failing" },
             });
-            // Names the event (position, stream, type), never a path or a secret.
             if let Some(event) = &s.stalled {
                 checks["projections"] = json!("stalled");
                 checks["reason"] = json!(event.to_string());
             }
             (s.healthy && s.position >= head, checks)
         }
-        (Err(e), _) => {
-            // The store's own message may name a file or a host: logs only.
-            tracing::warn!("readiness: the event store does not answer: {e}");
-            (
-                false,
-                json!({ "store": "unavailable", "detail": "the event store does not answer" }),
-            )
-        }
-        (_, Err(_)) => (false, json!({ "projections": "stopped" })),
-    };
-    crate::metrics::metrics().set_ready(ready);
-    (ready, body)
+        (Err(_), _) => (false, json!({ "store": "unavailable" })),
+        (Ok(_), None) => (false, json!({ "projections": "stopped" })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_store_is_named_but_its_error_is_not_shown() {
+        let error = StoreError::Unavailable(
+            "cannot open /var/lib/adjudicator/events.sqlite3: SQLITE_CANTOPEN".into(),
+        );
+        let (ready, checks) = readiness(Err(error), None);
+        assert!(!ready);
+        assert_eq!(checks, json!({ "store": "unavailable" }));
+    }
+
+    #[test]
+    fn a_failing_projector_shows_its_state_not_its_error() {
+        let status = ProjectorStatus {
+            position: 7,
+            healthy: false,
+            last_error: Some("cannot decode the event at /secret/path".into()),
+            stalled: None,
+        };
+        let (ready, checks) = readiness(Ok(9), Some(status));
+        assert!(!ready);
+        assert!(!checks.to_string().contains("secret"), "{checks}");
+        assert_eq!(checks["projections"], "failing");
+    }
+
+    #[test]
+    fn caught_up_and_healthy_is_ready() {
+        let status = ProjectorStatus {
+            position: 9,
+            healthy: true,
+            last_error: None,
+            stalled: None,
+        };
+        assert!(readiness(Ok(9), Some(status)).0);
+        assert!(!readiness(Ok(9), None).0);
+    }
+
+    #[test]
+    fn a_stalled_projector_names_the_event_it_stopped_at() {
+        let event = events::UndecodableEvent {
+            position: 8,
+            stream: "case-1".into(),
+            event_type: "case_exploded".into(),
+            schema_version: 1,
+            reason: "unknown event type".into(),
+        };
+        let status = ProjectorStatus {
+            position: 7,
+            healthy: false,
+            last_error: Some(event.to_string()),
+            stalled: Some(event),
+        };
+        let (ready, checks) = readiness(Ok(9), Some(status));
+        assert!(!ready);
+        assert_eq!(checks["projections"], "stalled");
+        let reason = checks["reason"].as_str().unwrap();
+        assert!(reason.contains("position 8") && reason.contains("case_exploded"));
+    }
 }

@@ -18,6 +18,7 @@ pub mod authn;
 mod cases;
 pub mod client_ip;
 pub mod errors;
+pub mod headers;
 mod health;
 pub mod json;
 mod metrics;
@@ -83,6 +84,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(app::routes)
         .service(
             web::scope("/api/v1")
+                .wrap(headers::api_answer())
                 .configure(session::routes)
                 .configure(users::routes)
                 .configure(cases::routes)

@@ -36,6 +36,11 @@ pub struct ReplayArgs {
     /// Snapshot to check the replay against [default: <data-dir>/projections.snapshot].
     #[arg(long, value_name = "PATH")]
     pub snapshot: Option<PathBuf>,
+
+    /// The server secret that authenticates the snapshot, as `serve` uses it
+    /// [default: <data-dir>/jwt-secret].
+    #[arg(long, env = "ADJUDICATOR_JWT_SECRET_FILE", value_name = "PATH")]
+    pub jwt_secret_file: Option<PathBuf>,
 }
 
 /// `adjudicator audit …`.

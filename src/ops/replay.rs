@@ -5,13 +5,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
+
 use events::EventStore;
 use projections::Projections;
 
 use super::args::ReplayArgs;
 use super::{open_store, pages};
-use crate::projector::snapshot_file;
+use crate::auth::load_or_create_secret;
 use crate::projector::startup::load_models;
+use crate::projector::{snapshot_file, SnapshotFile, SnapshotKey};
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let store = open_store(&args.store, false)?;
@@ -27,8 +30,22 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let path = args
         .snapshot
         .unwrap_or_else(|| args.store.data_dir.join(snapshot_file::FILE_NAME));
+    if !path.exists() {
+        println!("no snapshot to compare with: the live models are a replay themselves");
+        return Ok(());
+    }
+    let secret_file = args
+        .jwt_secret_file
+        .unwrap_or_else(|| args.store.data_dir.join("jwt-secret"));
+    // Read only: a replay never creates the server's secret.
+    let secret = load_or_create_secret(&secret_file, false)
+        .context("the snapshot is authenticated with the server secret")?;
+    let snapshot = SnapshotFile {
+        path,
+        key: SnapshotKey::derive(secret.expose()),
+    };
     let started = Instant::now();
-    let start = load_models(store.as_ref(), &path).await;
+    let start = load_models(store.as_ref(), &snapshot).await;
     if let Some(why) = &start.ignored {
         println!("snapshot not used: {why}");
     }

@@ -42,14 +42,19 @@ pub async fn upgrade(
     state: web::Data<AppState>,
     ws: web::Data<WsContext>,
 ) -> Result<HttpResponse, ApiError> {
-    if let (Some(allowed), Some(origin)) = (&ws.allowed_origins, req.headers().get("origin")) {
-        let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        if !allowed.contains(&origin) && !same_origin(&req, &origin) {
+    if let Some(origin) = req.headers().get("origin") {
+        let origin = origin.to_str().unwrap_or("");
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        if !super::origin::allowed(&ws.allowed_origins, origin, host) {
             metrics().connection(ConnectionStatus::RejectedOrigin);
             tracing::info!(
                 status = 403,
                 reason = "origin",
-                origin = ?truncated(&origin),
+                origin = ?truncated(origin),
                 "WebSocket refused: origin not allowed"
             );
             return Err(ApiError::forbidden("this origin may not open a WebSocket"));
@@ -174,17 +179,6 @@ fn truncated(value: &str) -> &str {
         Some((i, _)) => &value[..i],
         None => value,
     }
-}
-
-/// Whether `origin` is this server as the browser reached it (its host and port are the request's
-/// `Host`): the browser app served by this server may always open a WebSocket. A browser cannot
-/// forge either header, and other clients are not what the origin check is for.
-fn same_origin(req: &HttpRequest, origin: &str) -> bool {
-    let authority = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    let host = req.headers().get("host").and_then(|h| h.to_str().ok());
-    matches!((authority, host), (Some(a), Some(h)) if !a.is_empty() && a.eq_ignore_ascii_case(h))
 }
 
 /// The token from `?token=` or from a `bearer.<token>` subprotocol; and whether the client

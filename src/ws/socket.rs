@@ -4,8 +4,8 @@
 //! actix-web owns the connection and writes to it only as fast as the client reads; a client that
 //! stops reading keeps it (and the frames buffered for it) forever, and nothing the session holds
 //! can end it: dropping the session's handles only ends the response body, which the server does
-//! not look at while its write buffer is full. So every plain TCP connection keeps a duplicate of
-//! its descriptor in the connection's data ([`on_connect`]); the session holds a weak reference to
+//! not look at while its write buffer is full. So every connection keeps a duplicate of its
+//! socket's descriptor in the connection's data ([`on_connect`]); the session holds a weak reference to
 //! it, which dies with the connection. When a close has not got through by its deadline,
 //! [`ConnectionSocket::reset`] shuts the socket down: actix-web's next write fails, it drops the
 //! connection, and the client gets a reset. The cost is one more descriptor per open connection.
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Extensions;
+use actix_web::rt::net::TcpStream;
 
 /// A duplicate of a connection's socket descriptor; closed when the connection's data is
 /// dropped, that is when actix-web is done with the connection.
@@ -33,12 +34,17 @@ impl ConnectionSocket {
     }
 }
 
-/// For `HttpServer::on_connect`: keeps a duplicate of a plain TCP connection's descriptor in the
-/// connection's data, where the WebSocket route finds it (`HttpRequest::conn_data`). A TLS
-/// connection is passed over (its session then falls back to dropping its own handles).
+/// For `HttpServer::on_connect`: keeps a duplicate of the descriptor of a TCP connection, plain
+/// or under TLS (`--tls-cert`), in the connection's data, where the WebSocket route finds it
+/// (`HttpRequest::conn_data`).
 pub fn on_connect(connection: &dyn Any, data: &mut Extensions) {
-    let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-        return;
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<TcpStream>;
+    let tcp = match connection.downcast_ref::<TcpStream>() {
+        Some(tcp) => tcp,
+        None => match connection.downcast_ref::<Tls>() {
+            Some(tls) => tls.get_ref().0,
+            None => return,
+        },
     };
     match tcp.as_fd().try_clone_to_owned() {
         Ok(fd) => {

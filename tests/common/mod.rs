@@ -28,6 +28,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Log lines the server printed after it started listening.
     pub log: mpsc::Receiver<String>,
+    /// Log lines the server printed before it listened, the "listening on" line included.
+    pub startup_log: Vec<String>,
 }
 
 impl Server {
@@ -58,11 +60,17 @@ impl Server {
                 }
             }
         });
+        let mut startup_log = Vec::new();
         let base_url = loop {
-            let line = rx
-                .recv_timeout(START_DEADLINE)
-                .expect("the server printed its address in time");
-            if let Some(address) = listening_on(&line) {
+            let line = rx.recv_timeout(START_DEADLINE).unwrap_or_else(|e| {
+                panic!(
+                    "the server did not print its address ({e}); it printed:\n{}",
+                    startup_log.join("\n")
+                )
+            });
+            let address = listening_on(&line);
+            startup_log.push(line);
+            if let Some(address) = address {
                 break address;
             }
         };
@@ -71,6 +79,23 @@ impl Server {
             base_url,
             data_dir: data_dir.to_path_buf(),
             log: rx,
+            startup_log,
+        }
+    }
+
+    /// Waits for the next log line that contains `needle` (skipping the others); fails the test
+    /// if none comes within 30 seconds.
+    pub fn log_line_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
         }
     }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod idempotency;
 pub mod revocation;
+pub mod system;
 pub mod user;
 pub mod values;
 

@@ -131,6 +131,18 @@ pub fn validate_append(stream: &str, events: &[EventData]) -> Result<(), StoreEr
     Ok(())
 }
 
+/// The largest position (and stream version) a store holds or reads from: SQL backends keep
+/// them as signed 64-bit integers.
+pub const MAX_POSITION: u64 = i64::MAX as u64;
+
+/// Refuses a position or version above [`MAX_POSITION`], which a cast to SQL's signed integer
+/// would wrap to a negative number (and so read from the start).
+pub fn validate_position(what: &str, n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| {
+        StoreError::InvalidRequest(format!("{what} {n} is above the largest, {MAX_POSITION}"))
+    })
+}
+
 pub fn validate_limit(limit: usize) -> Result<(), StoreError> {
     if limit == 0 || limit > MAX_READ_LIMIT {
         return Err(StoreError::InvalidRequest(format!(
