@@ -84,7 +84,7 @@ fn has_inline_handler(html: &str) -> bool {
 #[tokio::test]
 async fn the_page_is_served_at_the_root_with_a_strict_policy_and_no_inline_code() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(&dir.path().join("data"), &[]);
     let http = client();
 
     let page = http.get(server.url("/")).send().await.unwrap();
@@ -126,7 +126,7 @@ async fn the_page_is_served_at_the_root_with_a_strict_policy_and_no_inline_code(
 #[tokio::test]
 async fn every_file_of_the_app_folder_is_served_as_built_with_its_media_type() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(&dir.path().join("data"), &[]);
     let http = client();
     let files = app_files();
     assert!(files.contains_key("client.js"), "the client module exists");
@@ -156,7 +156,7 @@ async fn every_file_of_the_app_folder_is_served_as_built_with_its_media_type() {
 #[tokio::test]
 async fn an_unchanged_file_is_revalidated_with_its_etag() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(&dir.path().join("data"), &[]);
     let http = client();
     let first = http.get(server.url("/app/client.js")).send().await.unwrap();
     let etag = header(&first, "etag");
@@ -184,7 +184,7 @@ async fn an_unchanged_file_is_revalidated_with_its_etag() {
 #[tokio::test]
 async fn unknown_app_paths_answer_404_problem_documents() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(&dir.path().join("data"), &[]);
     let http = client();
     for path in [
         "/app/no-such-file.js",
@@ -236,7 +236,7 @@ fn imports_of(module: &str, source: &str) -> Vec<String> {
 #[tokio::test]
 async fn every_module_import_resolves_and_nothing_points_to_another_origin() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(&dir.path().join("data"), &[]);
     let http = client();
     let files = app_files();
     let mut checked = 0;
@@ -308,7 +308,7 @@ async fn upgrade_status(server: &Server, origin: &str) -> u16 {
 async fn the_app_may_open_a_websocket_when_other_origins_are_configured() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(
-        dir.path(),
+        &dir.path().join("data"),
         &["--allowed-origins", "https://review.example.org"],
     );
     // The page the server itself serves: its origin is the server's own.

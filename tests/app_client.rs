@@ -133,7 +133,7 @@ async fn the_client_module_on_its_own_connects_with_a_subprotocol_token_and_stre
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(dir.path(), &[]);
+    let server = start_demo(&dir.path().join("data"), &[]);
     let browser = Browser::launch(&server).await;
     start_client(&browser, "reviewer", &["queue", "stats"], json!({})).await;
 
@@ -183,7 +183,7 @@ async fn a_server_that_stops_answering_is_left_after_missed_pongs_and_resumed_wi
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(dir.path(), &["--heartbeat-interval", "1s"]);
+    let server = start_demo(&dir.path().join("data"), &["--heartbeat-interval", "1s"]);
     let browser = Browser::launch(&server).await;
     start_client(
         &browser,
@@ -264,7 +264,7 @@ async fn a_revoked_login_stops_the_client_after_one_refresh() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(dir.path(), &[]);
+    let server = start_demo(&dir.path().join("data"), &[]);
     let browser = Browser::launch(&server).await;
     start_client(&browser, "reviewer", &["stats"], json!({})).await;
     wait_log(&browser, "welcome", |e| is(e, "welcome")).await;
@@ -327,7 +327,7 @@ async fn the_pure_modules_keep_their_rules() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(&dir.path().join("data"), &[]);
     let browser = Browser::launch(&server).await;
     browser.open("/").await;
     browser.wait_for("#signin-page").await;

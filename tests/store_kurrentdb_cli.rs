@@ -45,7 +45,7 @@ fn a_kurrentdb_store_is_opened_or_refused_clearly() {
             vec!["serve", "--listen", "127.0.0.1:0", "--store", url.as_str()],
             vec!["user", "list", "--store", url.as_str()],
         ] {
-            let out = run(&args, dir.path());
+            let out = run(&args, &dir.path().join("data"));
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{args:?} must fail: {stderr}");
             assert!(

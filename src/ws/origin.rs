@@ -14,7 +14,10 @@ pub fn allowed(policy: &AllowedOrigins, origin: &str, host: Option<&str>) -> boo
     let origin = origin.trim().to_ascii_lowercase();
     match policy {
         AllowedOrigins::Any => true,
-        AllowedOrigins::List(list) => list.contains(&origin),
+        // The app this server serves must keep working when other origins are listed.
+        AllowedOrigins::List(list) => {
+            list.contains(&origin) || host.is_some_and(|host| same_origin(&origin, host))
+        }
         AllowedOrigins::SameOrigin => host.is_some_and(|host| same_origin(&origin, host)),
     }
 }
@@ -116,10 +119,11 @@ mod tests {
     }
 
     #[test]
-    fn a_list_allows_exactly_its_entries_and_a_star_allows_all() {
+    fn a_list_allows_its_entries_and_the_server_itself_and_a_star_allows_all() {
         let list = AllowedOrigins::List(vec!["https://a.example".into()]);
         assert!(allowed(&list, "https://A.example", Some("b.example")));
-        assert!(!allowed(&list, "https://b.example", Some("b.example")));
+        assert!(allowed(&list, "https://b.example", Some("b.example")));
+        assert!(!allowed(&list, "https://c.example", Some("b.example")));
         assert!(allowed(&AllowedOrigins::Any, "http://evil.example", None));
     }
 }
