@@ -4,8 +4,8 @@
 //! with the user's cookies and network position: a page the user visits could otherwise talk to
 //! the server as if it were the app. So by default a handshake that carries `Origin` must come
 //! from the server's own origin (the host and port the request was sent to); clients that are
-//! not browsers send no `Origin` and are not affected. An operator names other origins as a
-//! list, or opens the door to every origin with `*`.
+//! not browsers send no `Origin` and are not affected. An operator lists further origins (the
+//! server's own stays allowed), or opens the door to every origin with `*`.
 
 use std::fmt;
 
@@ -17,7 +17,7 @@ pub enum AllowedOrigins {
     SameOrigin,
     /// `*`: any origin.
     Any,
-    /// Exactly these, each `scheme://host[:port]` in ASCII lower case.
+    /// These as well as the server's own, each `scheme://host[:port]` in ASCII lower case.
     List(Vec<String>),
 }
 
