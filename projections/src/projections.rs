@@ -153,20 +153,22 @@ impl Projections {
                         self.activity.apply(env);
                         return Vec::new();
                     }
-                    let case = to_value(after);
-                    let update = |topic, data, statuses| Update {
-                        topic,
-                        position,
-                        event,
-                        data,
-                        statuses,
-                    };
+                    let case_update = case_update(position, event, after);
                     let moved = before.map_or(Statuses::NONE, |b| Statuses::of(b.status));
                     let moved = moved.with(after.adjudication_status);
-                    updates.push(update(Topic::Queue, case.clone(), moved));
-                    updates.push(update(Topic::Case(after.id), case, Statuses::ALL));
-                    let stats = to_value(&self.stats);
-                    updates.push(update(Topic::Stats, stats, Statuses::ALL));
+                    updates.push(Update {
+                        topic: Topic::Queue,
+                        statuses: moved,
+                        ..case_update.clone()
+                    });
+                    updates.push(case_update);
+                    updates.push(Update {
+                        topic: Topic::Stats,
+                        position,
+                        event,
+                        data: to_value(&self.stats),
+                        statuses: Statuses::ALL,
+                    });
                 }
                 self.activity.apply(env);
             }
@@ -178,13 +180,7 @@ impl Projections {
         if !emit {
             return Vec::new();
         }
-        updates.push(Update {
-            topic: Topic::Audit,
-            position,
-            event,
-            data: to_value(&AuditEvent::from_envelope(env)),
-            statuses: Statuses::ALL,
-        });
+        updates.push(audit_update(env));
         updates
     }
 
@@ -216,6 +212,30 @@ impl Projections {
 
     pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self, SnapshotError> {
         snapshot::decode(bytes)
+    }
+}
+
+/// The `case:<id>` update the event at `position` causes: the case after it. The `queue` update
+/// is the same with the statuses the case moved between.
+pub fn case_update(position: u64, event: &'static str, after: &CaseView) -> Update {
+    Update {
+        topic: Topic::Case(after.id),
+        position,
+        event,
+        data: to_value(after),
+        statuses: Statuses::ALL,
+    }
+}
+
+/// The `audit` update of an event: the event itself, as auditors see it. It depends on nothing
+/// but the event, so a resume rebuilds it from the log alone.
+pub fn audit_update(env: &EventEnvelope) -> Update {
+    Update {
+        topic: Topic::Audit,
+        position: env.position(),
+        event: env.event.type_name(),
+        data: to_value(&AuditEvent::from_envelope(env)),
+        statuses: Statuses::ALL,
     }
 }
 
