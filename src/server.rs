@@ -132,6 +132,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         projector.clone(),
         head,
     )
+    .with_log(store.clone(), settings.resume_buffer_updates)
     .start();
     let registry = MeteredAddr::new(registry, ActorKind::Registry);
     let ws = WsContext {

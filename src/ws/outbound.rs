@@ -45,6 +45,10 @@ pub struct Outbound {
     socket: Option<Weak<ConnectionSocket>>,
     /// Set once the close's deadline runs.
     deadline_set: AtomicBool,
+    /// Signalled each time the writer hands a text frame to the socket: a resume waiting for
+    /// room waits on it.
+    drained: Arc<tokio::sync::Notify>,
+    max_messages: usize,
 }
 
 impl Outbound {
@@ -60,6 +64,8 @@ impl Outbound {
         let (tx, mut rx) = mpsc::channel::<Frame>(max_messages.max(1));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let counter = queued_bytes.clone();
+        let drained = Arc::new(tokio::sync::Notify::new());
+        let written = drained.clone();
         let mut socket = session.clone();
         let writer = actix_web::rt::spawn(async move {
             while let Some(frame) = rx.recv().await {
@@ -68,6 +74,7 @@ impl Outbound {
                         let len = text.len();
                         let sent = socket.text(text).await;
                         counter.fetch_sub(len, Ordering::Relaxed);
+                        written.notify_one();
                         sent
                     }
                     Frame::Ping => socket.ping(b"").await,
@@ -91,6 +98,8 @@ impl Outbound {
             close_wait,
             socket: None,
             deadline_set: AtomicBool::new(false),
+            drained,
+            max_messages: max_messages.max(1),
         }
     }
 
@@ -118,6 +127,24 @@ impl Outbound {
 
     pub fn frame(&self, frame: Frame) -> Result<(), Overflow> {
         self.tx.try_send(frame).map_err(|_| Overflow)
+    }
+
+    /// Whether `messages` more text frames of `bytes` in all fit in half the queue: a resume
+    /// streams from the log into the queue in batches and waits for room rather than
+    /// overflowing it, leaving the other half for live frames (pings, pushes of other topics).
+    /// An empty queue takes any batch, however large its messages.
+    pub fn has_room(&self, messages: usize, bytes: usize) -> bool {
+        let queued_bytes = self.queued_bytes();
+        let queued = self.max_messages - self.tx.capacity();
+        if queued == 0 && queued_bytes == 0 {
+            return true;
+        }
+        queued + messages <= self.max_messages / 2 && queued_bytes + bytes <= self.max_bytes / 2
+    }
+
+    /// Notified when the writer has sent a frame (see [`Outbound::has_room`]).
+    pub fn drained(&self) -> Arc<tokio::sync::Notify> {
+        self.drained.clone()
     }
 
     /// Bytes queued and not yet handed to the socket.

@@ -27,9 +27,11 @@ use uuid::Uuid;
 
 mod controls;
 mod operators;
+mod resume;
 
 pub use controls::{closes, RecentControls, MAX_RECENT_CONTROLS};
 pub use operators::{Drain, GetLimits, Kick, LimitsInfo, ListSessions, SessionInfo};
+pub use resume::{HeldStep, ResumeAttach, ResumeEnded, ResumeHeld};
 
 use super::protocol;
 use super::recent::Recent;
@@ -99,6 +101,10 @@ pub struct Registry {
     controls: RecentControls,
     /// Answered when the last session is gone after a drain.
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Where resumes older than `recent` are read from (`resume.rs`).
+    store: Option<std::sync::Arc<dyn events::EventStore>>,
+    /// Sessions catching up from the log, and the pushes held for each meanwhile.
+    catching_up: HashMap<Uuid, super::catchup::held::Held>,
 }
 
 impl Registry {
@@ -116,6 +122,8 @@ impl Registry {
             draining: false,
             controls: RecentControls::new(head, MAX_RECENT_CONTROLS),
             drained: Vec::new(),
+            store: None,
+            catching_up: HashMap::new(),
         }
     }
 
@@ -142,6 +150,7 @@ impl Registry {
         for topic in &entry.topics {
             self.unsubscribe_one(id, topic);
         }
+        self.catching_up.remove(&id);
         if self.sessions.is_empty() {
             for tx in self.drained.drain(..) {
                 let _ = tx.send(());
@@ -284,7 +293,12 @@ impl Registry {
             return;
         }
         if let Some(since) = msg.since {
-            if let Ok(backlog) = self.attach(msg.id, &msg.topics, &msg.window, since) {
+            let recent = if since <= self.position {
+                self.attach(msg.id, &msg.topics, &msg.window, since)
+            } else {
+                Err(())
+            };
+            if let Ok(backlog) = recent {
                 let mut out = vec![(
                     ByteString::from(protocol::subscribed(
                         &msg.request_id,
@@ -297,7 +311,8 @@ impl Registry {
                 addr.do_send(Deliver(out));
                 return;
             }
-            // Too far back for the recent updates: fall through to fresh snapshots.
+            // Too far back for the recent updates, or ahead of them: from the log.
+            return self.resume_from_log(msg, addr, ctx);
         }
         if let Some(entry) = self.sessions.get_mut(&msg.id) {
             entry.busy = true;
@@ -610,13 +625,19 @@ impl Handler<Published> for Registry {
         actor_handled(ActorKind::Registry);
         let started = Instant::now();
         self.position = self.position.max(msg.position);
+        let mut overflowed = Vec::new();
         for update in msg.updates.iter() {
             // Serialized once; every subscriber gets the same bytes.
             let text = ByteString::from(update.to_json());
             if let Some(subs) = self.topics.get(&update.topic) {
                 for (id, sub) in subs {
                     if update.position > sub.after && update.statuses.meets(sub.statuses) {
-                        if let Some(entry) = self.sessions.get(id) {
+                        if let Some(held) = self.catching_up.get_mut(id) {
+                            // Catching up from the log: sent at the hand-over (`resume.rs`).
+                            if held.hold(update.position, update.topic, text.clone()).is_err() {
+                                overflowed.push(*id);
+                            }
+                        } else if let Some(entry) = self.sessions.get(id) {
                             entry.addr.do_send(super::session::Push(text.clone()));
                         }
                     }
@@ -624,6 +645,9 @@ impl Handler<Published> for Registry {
             }
             self.recent
                 .push(update.position, update.topic, update.statuses, text);
+        }
+        for id in overflowed {
+            self.held_overflow(id);
         }
         if let Some(control) = msg.control {
             self.controls.push(msg.position, control);
