@@ -127,7 +127,11 @@ mod tests {
                 .iter()
                 .filter(|u| u.position > since && topics.contains(&u.topic))
                 .collect();
-            assert_eq!(rebuilt.iter().collect::<Vec<_>>(), expected, "since {since}");
+            assert_eq!(
+                rebuilt.iter().collect::<Vec<_>>(),
+                expected,
+                "since {since}"
+            );
         }
     }
 

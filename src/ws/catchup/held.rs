@@ -91,8 +91,16 @@ mod tests {
         held.hold(4, Topic::Queue, text(40)).unwrap();
         held.hold(5, Topic::Audit, text(5)).unwrap();
         held.hold(6, Topic::Audit, text(6)).unwrap();
-        let got: Vec<String> = held.take(5).into_iter().map(|(t, _)| t.to_string()).collect();
-        assert_eq!(got, ["40", "6"], "audit 4 and 5 came from the log; queue was not resumed");
+        let got: Vec<String> = held
+            .take(5)
+            .into_iter()
+            .map(|(t, _)| t.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            ["40", "6"],
+            "audit 4 and 5 came from the log; queue was not resumed"
+        );
         assert!(held.take(5).is_empty(), "taken once");
     }
 

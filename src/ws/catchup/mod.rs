@@ -77,7 +77,9 @@ pub struct CatchUp {
 enum Stop {
     /// The session or the registry is gone: nothing to do.
     Gone,
-    BadSince { head: u64 },
+    BadSince {
+        head: u64,
+    },
     Failed(String),
 }
 

@@ -634,7 +634,10 @@ impl Handler<Published> for Registry {
                     if update.position > sub.after && update.statuses.meets(sub.statuses) {
                         if let Some(held) = self.catching_up.get_mut(id) {
                             // Catching up from the log: sent at the hand-over (`resume.rs`).
-                            if held.hold(update.position, update.topic, text.clone()).is_err() {
+                            if held
+                                .hold(update.position, update.topic, text.clone())
+                                .is_err()
+                            {
                                 overflowed.push(*id);
                             }
                         } else if let Some(entry) = self.sessions.get(id) {
