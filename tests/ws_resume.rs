@@ -140,6 +140,10 @@ async fn a_resume_after_a_restart_gets_every_missed_update_from_the_log() {
     let seen = updates_up_to(&mut ws, "audit", highest).await;
     assert_eq!(positions_of(&seen, "audit").last(), Some(&highest));
     drop(ws);
+    // Missed before the stop: the restarted server's recent pushes never held these.
+    for i in 0..3 {
+        submit(&server, &classifier, &format!("missed-{i}")).await;
+    }
     assert!(server.terminate().success());
 
     // After it: more events, the watched case's among them, while the client is away.
