@@ -154,7 +154,7 @@ impl CatchUp {
                 .map(|s| (ByteString::from(s), MessageType::Snapshot)),
         );
         self.deliver(first).await?;
-        self.from_log(upto).await?;
+        self.send_log(upto).await?;
         self.hand_over(upto).await
     }
 
@@ -178,7 +178,7 @@ impl CatchUp {
     }
 
     /// Sends the updates of `audit` and `case:<id>` after `since` up to `upto`.
-    async fn from_log(&self, upto: u64) -> Result<(), Stop> {
+    async fn send_log(&self, upto: u64) -> Result<(), Stop> {
         if !self.topics.iter().any(ResumeFold::serves) {
             return Ok(());
         }
