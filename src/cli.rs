@@ -40,6 +40,8 @@ pub enum Command {
     Audit(crate::ops::args::AuditArgs),
     /// Add or list users without a running server.
     User(crate::ops::args::UserArgs),
+    /// Move a whole store (`store copy --from … --to …`).
+    Store(crate::ops::args::StoreCommandArgs),
 }
 
 /// Flags of `adjudicator serve`. Each is also read from `ADJUDICATOR_<FLAG_IN_UPPER_SNAKE>`;
@@ -279,6 +281,11 @@ pub struct BenchAppendArgs {
     /// Data directory of the store under test [default: a fresh temporary directory].
     #[arg(long, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+
+    /// Measure this store instead of a fresh SQLite one: `postgres://…` (use a scratch
+    /// database; the benchmark's events stay in it).
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
 
     /// Comma-separated numbers of concurrent writers; one run for each.
     #[arg(

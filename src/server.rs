@@ -52,7 +52,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )?
         .expose(),
     );
-    let store = crate::store::open(&settings)?;
+    let store = crate::store::open(&settings).await?;
     let head = store
         .head_position()
         .await

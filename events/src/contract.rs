@@ -7,9 +7,9 @@
 //! ```
 //!
 //! where the expression yields a fresh, empty store and anything that must live as long as the
-//! test (a temporary directory, a database handle), or `Option` of that: `None` for a backend
-//! that cannot be tested here (the expression says so, loudly), and the check returns at once.
-//! Each check is also a public function, so a backend can run one on its own.
+//! test (a temporary directory, a database handle), or `None` when the backend's server cannot
+//! be had here and the test says so itself (see [`Fixture`]). Each check is also a public
+//! function, so a backend can run one on its own.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -51,13 +51,13 @@ macro_rules! event_store_contract {
             concurrent_writers_one_wins_each_round, concurrent_any_writers_lose_nothing,
             read_stream_pages, read_all_pages, append_rejects_bad_requests,
             subscribe_from_start_while_writing, subscribe_from_middle, subscribe_from_head,
-            chains_verify);
+            chains_verify, append_many_keeps_order);
     };
     (@tests $make:expr; $($name:ident),+) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let Some((store, _guard)) = $crate::contract::FreshStore::fresh($make.await)
+                let Some((store, _guard)) = $crate::contract::Fixture::into_parts($make.await)
                 else {
                     return;
                 };
@@ -67,26 +67,26 @@ macro_rules! event_store_contract {
     };
 }
 
-/// What a backend's test expression yields: a fresh store and its guard, or `None` when the
-/// backend is not available to this test run.
-pub trait FreshStore {
-    type Store;
+/// What a backend's `$make` yields: a store and its guard, or `None` when the test was skipped
+/// (the maker prints why; it must fail instead where skipping is not allowed, e.g. in CI).
+pub trait Fixture {
+    type Store: EventStore;
     type Guard;
-    fn fresh(self) -> Option<(Self::Store, Self::Guard)>;
+    fn into_parts(self) -> Option<(Self::Store, Self::Guard)>;
 }
 
-impl<S: EventStore, G> FreshStore for (S, G) {
+impl<S: EventStore, G> Fixture for (S, G) {
     type Store = S;
     type Guard = G;
-    fn fresh(self) -> Option<(S, G)> {
+    fn into_parts(self) -> Option<(S, G)> {
         Some(self)
     }
 }
 
-impl<S: EventStore, G> FreshStore for Option<(S, G)> {
+impl<S: EventStore, G> Fixture for Option<(S, G)> {
     type Store = S;
     type Guard = G;
-    fn fresh(self) -> Option<(S, G)> {
+    fn into_parts(self) -> Option<(S, G)> {
         self
     }
 }
@@ -488,4 +488,37 @@ fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, stream: &str, a
         }
         other => panic!("expected a conflict on {stream}, got {other:?}"),
     }
+}
+
+/// `append_many` applies its appends in the order given, each on its own terms.
+pub async fn append_many_keeps_order<S: EventStore>(store: S) {
+    store
+        .append("b", ExpectedVersion::NoStream, events(1))
+        .await
+        .expect("first append");
+    let append = |stream: &str, expected, n| crate::store::Append {
+        stream: stream.into(),
+        expected,
+        events: events(n),
+    };
+    let results = store
+        .append_many(vec![
+            append("a", ExpectedVersion::NoStream, 2),
+            append("b", ExpectedVersion::NoStream, 1),
+            append("c", ExpectedVersion::Exact(0), 1),
+            append("a", ExpectedVersion::Exact(2), 3),
+            append("", ExpectedVersion::Any, 1),
+        ])
+        .await;
+    assert_eq!(results.len(), 5);
+    let positions: Vec<_> = results
+        .iter()
+        .map(|r| r.as_ref().map(|d| d.positions.clone()))
+        .collect();
+    assert_eq!(positions[0], Ok(vec![2, 3]));
+    assert_conflict(results[1].clone(), "b", 1);
+    assert_eq!(positions[2], Ok(vec![4]));
+    assert_eq!(positions[3], Ok(vec![5, 6, 7]));
+    assert!(matches!(results[4], Err(StoreError::InvalidRequest(_))));
+    assert_eq!(store.head_position().await.expect("head"), 7);
 }

@@ -39,6 +39,21 @@ pub struct ChainFailure {
     pub problem: String,
 }
 
+/// `<stream> at version <v> (position <p>): <problem>`, or `log at position <p>: <problem>` for a
+/// problem of the log as a whole (a gap, a head that does not hold).
+impl std::fmt::Display for ChainFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.stream, self.version) {
+            (Some(stream), Some(version)) => write!(
+                f,
+                "{stream} at version {version} (position {}): {}",
+                self.position, self.problem
+            ),
+            _ => write!(f, "log at position {}: {}", self.position, self.problem),
+        }
+    }
+}
+
 /// The result, in the shape of the audit API's `verify` answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct VerifySummary {
@@ -157,6 +172,11 @@ impl ChainVerifier {
                 });
             }
         }
+    }
+
+    /// The problems found so far, in the order found.
+    pub fn failures(&self) -> &[ChainFailure] {
+        &self.failures
     }
 
     /// Compares with every expected head the log has now reached.

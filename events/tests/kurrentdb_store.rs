@@ -6,7 +6,7 @@
 //!
 //! Without that variable (no KurrentDB server can be installed on the CI machines) the tests
 //! that need a server say on standard error, uncaptured, that they did NOT run against KurrentDB,
-//! and pass: that is no evidence that the backend works (docs/deployment-kurrentdb.md says how to
+//! and pass: that is no evidence that the backend works (docs/deployment.md#kurrentdb says how to
 //! run them). Without the feature, one test says that the backend was not even built.
 
 use std::io::Write;
@@ -58,7 +58,7 @@ mod kurrentdb {
                     &format!(
                         "{URL_VAR} is not set: the KurrentDB contract suite did NOT run against \
                          KurrentDB (the tests that need a server pass without testing anything; see \
-                         docs/deployment-kurrentdb.md)"
+                         docs/deployment.md#kurrentdb)"
                     ),
                 );
                 None

@@ -141,3 +141,30 @@ pub struct UserListArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 }
+
+/// `adjudicator store …`.
+#[derive(Debug, Args)]
+pub struct StoreCommandArgs {
+    #[command(subcommand)]
+    pub command: StoreCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every event into an empty store (e.g. SQLite to PostgreSQL), verifying every hash
+    /// chain on the way and the whole target at the end.
+    Copy(CopyArgs),
+}
+
+/// Flags of `adjudicator store copy`.
+#[derive(Debug, Clone, Args)]
+pub struct CopyArgs {
+    /// The store to copy: `sqlite:<data-dir>` (or just the data directory), or a URL such as
+    /// `postgres://…`.
+    #[arg(long, value_name = "STORE")]
+    pub from: String,
+
+    /// The empty store to copy into, in the same form.
+    #[arg(long, value_name = "STORE")]
+    pub to: String,
+}

@@ -17,7 +17,7 @@ use crate::projector::startup::load_models;
 use crate::projector::{snapshot_file, SnapshotFile, SnapshotKey};
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.store, false)?;
+    let store = open_store(&args.store, false).await?;
     let started = Instant::now();
     let full = fold_from(store.clone(), Projections::new()).await?;
     let seconds = started.elapsed().as_secs_f64();
@@ -25,6 +25,13 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     println!(
         "replayed {events} events in {seconds:.2}s: {:.0} events/s",
         events as f64 / seconds.max(1e-9)
+    );
+    // What the replay built, comparable across stores (e.g. both sides of a `store copy`).
+    println!(
+        "read models: {} cases, {} users; stats {:?}",
+        full.cases().len(),
+        full.users().len(),
+        full.stats()
     );
 
     let path = args

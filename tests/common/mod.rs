@@ -141,6 +141,33 @@ pub fn run_to_end(args: &[&str]) -> (ExitStatus, String) {
     )
 }
 
+/// Runs `adjudicator <args>` to the end with `stdin` (if any) as its standard input.
+pub fn run_with_input(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(binary())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run adjudicator");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wait")
+}
+
+/// Standard output then standard error of a finished run, for assertions and their messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 // ---- HTTP helpers for the API tests ---------------------------------------------------------
 
 /// The password of a `--demo` user.

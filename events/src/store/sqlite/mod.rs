@@ -14,14 +14,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
+use super::batch::{queue_append, queue_appends, AppendRequest};
 use super::{
-    catch_up_then_live, validate_append, validate_limit, validate_position, AppendResult,
+    catch_up_then_live, validate_append, validate_limit, validate_position, Append, AppendResult,
     CommitObserver, EventStore, ExpectedVersion, StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
-use writer::{AppendRequest, Writer};
+use writer::Writer;
 
 /// Takes the store's write lock (`<file>.lock`), held by the writer thread for as long as it
 /// runs: one writing process per store, because the writer keeps the head position in memory.
@@ -249,23 +250,12 @@ impl EventStore for SqliteStore {
         events: Vec<EventData>,
     ) -> Result<AppendResult, StoreError> {
         validate_append(stream, &events)?;
-        let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            stream: stream.to_owned(),
-            expected,
-            events,
-            reply,
-        };
         let Some(appends) = &self.inner.appends else {
             return Err(StoreError::InvalidRequest(
                 "the store was opened read-only".into(),
             ));
         };
-        appends
-            .send(request)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        queue_append(appends, stream, expected, events).await
     }
 
     async fn read_stream(
@@ -324,5 +314,19 @@ impl EventStore for SqliteStore {
         }
         // Read-only: another process may be writing, so ask the file.
         self.with_reader(writer::read_head).await
+    }
+
+    async fn append_many(&self, appends: Vec<Append>) -> Vec<Result<AppendResult, StoreError>> {
+        match &self.inner.appends {
+            Some(queue) => queue_appends(queue, appends).await,
+            None => appends
+                .iter()
+                .map(|_| {
+                    Err(StoreError::InvalidRequest(
+                        "the store was opened read-only".into(),
+                    ))
+                })
+                .collect(),
+        }
     }
 }
