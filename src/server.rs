@@ -23,7 +23,7 @@ use crate::lease::LeaseKeeper;
 use crate::metrics::{ActorKind, MeteredAddr};
 use crate::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, SnapshotFile,
-    SnapshotKey, WaitForPosition, WithModels,
+    SnapshotKey, WithModels,
 };
 use crate::state::{AppState, RefreshLimits};
 use crate::tls::{self, ReloadingResolver};
@@ -100,10 +100,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
 
     // Judge "no users yet" on the whole history, not on a half-replayed model.
-    projector
-        .send(WaitForPosition(head))
-        .await
-        .context("the projector stopped during start-up")?;
+    crate::projector::startup::caught_up(&projector, head).await?;
     let (users, cases) = projector
         .send(WithModels::new(|m: &Projections| {
             (m.users().len(), m.cases().len())
@@ -121,10 +118,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .head_position()
         .await
         .context("cannot read the event store's head position")?;
-    projector
-        .send(WaitForPosition(head))
-        .await
-        .context("the projector stopped during start-up")?;
+    crate::projector::startup::caught_up(&projector, head).await?;
 
     LeaseKeeper::new(store.clone(), projector.clone()).start();
     let registry = Registry::new(
@@ -139,6 +133,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         projector.clone(),
         head,
     )
+    .with_log(store.clone(), settings.resume_buffer_updates)
     .start();
     let registry = MeteredAddr::new(registry, ActorKind::Registry);
     let ws = WsContext {
@@ -190,6 +185,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .configure(crate::routes::routes)
             .default_service(web::to(http::errors::not_found))
     })
+    .on_connect(crate::ws::socket::on_connect)
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .disable_signals();
     let bound = match tls {

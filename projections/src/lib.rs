@@ -8,6 +8,7 @@
 //! * [`Stats`], [`Users`], [`Revocations`], [`ReviewerActivity`].
 //! * [`Update`] and [`Topic`]: the pushes; [`AuditEvent`]: the auditors' view of an event.
 //! * [`case_as_of`] and [`queue_as_of`]: the past, folded again.
+//! * [`ResumeFold`]: the `audit` and `case:<id>` updates of a resume, rebuilt from the log.
 //! * [`Projections`]: all of them behind one checkpoint, with byte snapshots; a [`ReadView`]
 //!   is what snapshots show, taken from them for next to nothing, for a reader elsewhere.
 
@@ -20,6 +21,7 @@ mod json;
 pub mod open_queue;
 pub mod projections;
 pub mod queue;
+pub mod resume;
 pub mod revocations;
 pub mod snapshot;
 pub mod stats;
@@ -39,6 +41,7 @@ pub use cases::Cases;
 pub use open_queue::OpenQueue;
 pub use projections::Projections;
 pub use queue::{CaseStatusFilter, Cursor, CursorError, Queue, QueueKey, StatusFilterError};
+pub use resume::ResumeFold;
 pub use revocations::{Revocations, Revoked};
 pub use snapshot::SnapshotError;
 pub use stats::{ByDecision, Stats};

@@ -1,6 +1,7 @@
 //! All read models together, behind one checkpoint: the projector folds each event once, in
 //! position order, and gets back the pushes it causes.
 
+use events::commitment::LogHead;
 use events::domain::DomainEvent;
 use events::{EventEnvelope, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ use crate::window::{QueueWindow, Statuses, WindowPage};
 pub struct Projections {
     /// The checkpoint: the global position of the last event applied (0 before any).
     position: u64,
+    /// The head commitment over every event applied, up to the checkpoint.
+    log: LogHead,
     cases: Cases,
     queue: Queue,
     stats: Stats,
@@ -40,6 +43,7 @@ pub struct Projections {
 #[derive(Deserialize)]
 struct Stored {
     position: u64,
+    log: LogHead,
     cases: Cases,
     queue: StoredQueue,
     stats: Stats,
@@ -55,6 +59,7 @@ impl TryFrom<Stored> for Projections {
         let queue = Queue::restore(s.queue, &s.cases)?;
         Ok(Projections {
             position: s.position,
+            log: s.log,
             cases: s.cases,
             queue,
             stats: s.stats,
@@ -82,6 +87,11 @@ impl Projections {
     /// The global position of the last event applied: resume the subscription after it.
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// The commitment to the log up to the checkpoint (see [`events::commitment`]).
+    pub fn log_head(&self) -> LogHead {
+        self.log
     }
 
     pub fn cases(&self) -> &Cases {
@@ -143,12 +153,6 @@ impl Projections {
         self.revocations.prune(now)
     }
 
-    /// Moves the checkpoint past an event that cannot be folded (one this build cannot decode),
-    /// so that the projector does not wait for it forever. Never moves backwards.
-    pub fn skip_to(&mut self, position: u64) {
-        self.position = self.position.max(position);
-    }
-
     /// Folds one event and returns the updates it causes, in this order: `queue`, `case:<id>`
     /// and `stats` for a case event, then `audit` for every event. An event at or before the
     /// checkpoint was applied already: it changes nothing and causes nothing.
@@ -168,6 +172,7 @@ impl Projections {
             return Vec::new();
         }
         self.position = position;
+        self.log = self.log.next(position, &env.record.hash);
         let event = env.event.type_name();
         let mut updates = Vec::with_capacity(4);
         match &env.event {
@@ -184,20 +189,22 @@ impl Projections {
                         self.activity.apply(env);
                         return Vec::new();
                     }
-                    let case = to_value(&**after);
-                    let update = |topic, data, statuses| Update {
-                        topic,
-                        position,
-                        event,
-                        data,
-                        statuses,
-                    };
+                    let case_update = case_update(position, event, after);
                     let moved = before.map_or(Statuses::NONE, |b| Statuses::of(b.status));
                     let moved = moved.with(after.adjudication_status);
-                    updates.push(update(Topic::Queue, case.clone(), moved));
-                    updates.push(update(Topic::Case(after.id), case, Statuses::ALL));
-                    let stats = to_value(&self.stats);
-                    updates.push(update(Topic::Stats, stats, Statuses::ALL));
+                    updates.push(Update {
+                        topic: Topic::Queue,
+                        statuses: moved,
+                        ..case_update.clone()
+                    });
+                    updates.push(case_update);
+                    updates.push(Update {
+                        topic: Topic::Stats,
+                        position,
+                        event,
+                        data: to_value(&self.stats),
+                        statuses: Statuses::ALL,
+                    });
                 }
                 self.activity.apply(env);
             }
@@ -209,13 +216,7 @@ impl Projections {
         if !emit {
             return Vec::new();
         }
-        updates.push(Update {
-            topic: Topic::Audit,
-            position,
-            event,
-            data: to_value(&AuditEvent::from_envelope(env)),
-            statuses: Statuses::ALL,
-        });
+        updates.push(audit_update(env));
         updates
     }
 
@@ -257,6 +258,30 @@ impl Projections {
 
     pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self, SnapshotError> {
         snapshot::decode(bytes)
+    }
+}
+
+/// The `case:<id>` update the event at `position` causes: the case after it. The `queue` update
+/// is the same with the statuses the case moved between.
+pub fn case_update(position: u64, event: &'static str, after: &CaseView) -> Update {
+    Update {
+        topic: Topic::Case(after.id),
+        position,
+        event,
+        data: to_value(after),
+        statuses: Statuses::ALL,
+    }
+}
+
+/// The `audit` update of an event: the event itself, as auditors see it. It depends on nothing
+/// but the event, so a resume rebuilds it from the log alone.
+pub fn audit_update(env: &EventEnvelope) -> Update {
+    Update {
+        topic: Topic::Audit,
+        position: env.position(),
+        event: env.event.type_name(),
+        data: to_value(&AuditEvent::from_envelope(env)),
+        statuses: Statuses::ALL,
     }
 }
 
@@ -343,11 +368,14 @@ mod tests {
             Some(CaseStatus::InReview)
         );
         assert_eq!(p, Projections::fold(&events));
-
-        p.skip_to(2);
-        assert_eq!(p.position(), 3);
-        p.skip_to(5);
-        assert_eq!(p.position(), 5);
+        let log = events.iter().fold(LogHead::EMPTY, |head, e| {
+            head.next(e.position(), &e.record.hash)
+        });
+        assert_eq!(
+            p.log_head(),
+            log,
+            "the head commitment folds every event once"
+        );
     }
 
     #[test]

@@ -63,7 +63,13 @@ pub(crate) async fn wait_for(state: &AppState, position: u64) -> Result<(), ApiE
     let wait = state.projector.send(WaitForPosition(position));
     match tokio::time::timeout(READ_YOUR_WRITES, wait).await {
         Ok(Ok(true)) => Ok(()),
-        Ok(Ok(false)) => Err(ApiError::unavailable("the server is busy; try again")),
+        Ok(Ok(false)) => match state.projector.send(crate::projector::Status).await {
+            Ok(status) if status.stalled.is_some() => Err(ApiError::unavailable(
+                "the read models stopped at an event this server cannot read (see /readyz); \
+                 the change was saved",
+            )),
+            _ => Err(ApiError::unavailable("the server is busy; try again")),
+        },
         Ok(Err(e)) => Err(ApiError::internal(e)),
         Err(_) => Err(ApiError::unavailable(
             "the read models are behind the store; the change was saved",

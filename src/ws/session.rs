@@ -543,6 +543,38 @@ impl Handler<CloseSession> for WsSession {
     }
 }
 
+/// Messages of a resume from the log (see [`super::catchup`]), queued only while the outbound
+/// queue has room for them: answers those it did not take, to be sent again once the writer has
+/// drained some, or `Err` once the session is closing.
+#[derive(Message)]
+#[rtype(result = "Result<super::catchup::Untaken, ()>")]
+pub struct CatchUpBatch(pub std::collections::VecDeque<(ByteString, MessageType)>);
+
+impl Handler<CatchUpBatch> for WsSession {
+    type Result = Result<super::catchup::Untaken, ()>;
+
+    fn handle(&mut self, mut msg: CatchUpBatch, ctx: &mut Context<Self>) -> Self::Result {
+        while let Some((text, _)) = msg.0.front() {
+            if self.closing {
+                return Err(());
+            }
+            if !self.out.has_room(1, text.len()) {
+                break;
+            }
+            if let Some((text, kind)) = msg.0.pop_front() {
+                self.send_shared(ctx, text, kind);
+            }
+        }
+        if self.closing {
+            return Err(());
+        }
+        Ok(super::catchup::Untaken {
+            rest: msg.0,
+            drained: self.out.drained(),
+        })
+    }
+}
+
 /// The registry's tick: ping, or close a session silent for too long.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -26,10 +26,12 @@ use uuid::Uuid;
 
 mod controls;
 mod operators;
+mod resume;
 mod subscriptions;
 
 pub use controls::{closes, RecentControls, MAX_RECENT_CONTROLS};
 pub use operators::{Drain, GetLimits, Kick, LimitsInfo, ListSessions, SessionInfo};
+pub use resume::{HeldStep, ResumeAttach, ResumeEnded, ResumeHeld};
 pub use subscriptions::{SubscribeTopics, UnsubscribeTopics};
 
 use super::recent::Recent;
@@ -86,6 +88,10 @@ pub struct Registry {
     controls: RecentControls,
     /// Answered when the last session is gone after a drain.
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Where resumes older than `recent` are read from (`resume.rs`).
+    store: Option<std::sync::Arc<dyn events::EventStore>>,
+    /// Sessions catching up from the log, and the pushes held for each meanwhile.
+    catching_up: HashMap<Uuid, super::catchup::held::Held>,
 }
 
 impl Registry {
@@ -106,6 +112,8 @@ impl Registry {
             draining: false,
             controls: RecentControls::new(head, MAX_RECENT_CONTROLS),
             drained: Vec::new(),
+            store: None,
+            catching_up: HashMap::new(),
         }
     }
 
@@ -133,6 +141,7 @@ impl Registry {
             self.unsubscribe_one(id, topic);
         }
         self.pending.remove(&id);
+        self.catching_up.remove(&id);
         if self.sessions.is_empty() {
             for tx in self.drained.drain(..) {
                 let _ = tx.send(());
@@ -353,13 +362,22 @@ impl Handler<Published> for Registry {
         actor_handled(ActorKind::Registry);
         let started = Instant::now();
         self.position = self.position.max(msg.position);
+        let mut overflowed = Vec::new();
         for update in msg.updates.iter() {
             // Serialized once; every subscriber gets the same bytes.
             let text = ByteString::from(update.to_json());
             if let Some(subs) = self.topics.get(&update.topic) {
                 for (id, sub) in subs {
                     if update.position > sub.after && update.statuses.meets(sub.statuses) {
-                        if let Some(entry) = self.sessions.get(id) {
+                        if let Some(held) = self.catching_up.get_mut(id) {
+                            // Catching up from the log: sent at the hand-over (`resume.rs`).
+                            if held
+                                .hold(update.position, update.topic, text.clone())
+                                .is_err()
+                            {
+                                overflowed.push(*id);
+                            }
+                        } else if let Some(entry) = self.sessions.get(id) {
                             entry.addr.do_send(super::session::Push(text.clone()));
                         }
                     }
@@ -367,6 +385,9 @@ impl Handler<Published> for Registry {
             }
             self.recent
                 .push(update.position, update.topic, update.statuses, text);
+        }
+        for id in overflowed {
+            self.held_overflow(id);
         }
         if let Some(control) = msg.control {
             self.controls.push(msg.position, control);

@@ -1,7 +1,8 @@
 //! The registry's subscriptions: subscribe and unsubscribe, answered one at a time per session
 //! and in order; the 256-topic bound; resumes from the recent updates; and snapshots.
 //!
-//! A subscribe without `since` (or with one too far back) takes a read view of the models from
+//! A subscribe with a `since` older than the recent updates, or ahead of them, resumes from the
+//! log (`resume.rs`). A subscribe without `since` takes a read view of the models from
 //! the projector, at position P, and gets its snapshots from the [`SnapshotCache`]: ready, being
 //! built for another session, or built now on the bounded pool (see `ws::snapshots`). Once all
 //! are there, the session gets `subscribed` (P), the snapshots, then the updates after P that
@@ -129,7 +130,7 @@ impl Registry {
 
     /// A session's subscribe is answered: take its next waiting requests, up to the next one
     /// that waits for snapshots.
-    fn done(&mut self, id: Uuid, ctx: &mut Context<Self>) {
+    pub(super) fn done(&mut self, id: Uuid, ctx: &mut Context<Self>) {
         let Some(entry) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -170,14 +171,20 @@ impl Registry {
             return;
         }
         if let Some(since) = msg.since {
-            if let Ok(backlog) = self.attach(msg.id, &msg.topics, &msg.window, since) {
+            let recent = if since <= self.position {
+                self.attach(msg.id, &msg.topics, &msg.window, since)
+            } else {
+                Err(())
+            };
+            if let Ok(backlog) = recent {
                 let subscribed = protocol::subscribed(&msg.request_id, &msg.names, self.position);
                 let mut out = vec![(ByteString::from(subscribed), MessageType::Subscribed)];
                 out.extend(backlog);
                 addr.do_send(Deliver(out));
                 return;
             }
-            // Too far back for the recent updates: fall through to fresh snapshots.
+            // Too far back for the recent updates, or ahead of them: from the log.
+            return self.resume_from_log(msg, addr, ctx);
         }
         if let Some(entry) = self.sessions.get_mut(&msg.id) {
             entry.busy = true;
@@ -363,7 +370,7 @@ impl Registry {
 }
 
 /// What a subscription to `topic` hears of: on `queue`, the window's statuses.
-fn statuses_of(topic: &Topic, window: &QueueWindow) -> Statuses {
+pub(super) fn statuses_of(topic: &Topic, window: &QueueWindow) -> Statuses {
     match topic {
         Topic::Queue => window.statuses,
         _ => Statuses::ALL,
