@@ -185,7 +185,9 @@ pub async fn run(args: CalibrateArgs) -> Result<()> {
     // Let the sockets fill before measuring.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (c0, b0, t0) = (engine.counts().await.0, written.load(Ordering::Relaxed), Instant::now());
+    let cpu0 = engine.receive_cpu();
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    let cpu1 = engine.receive_cpu();
     let (c1, b1, elapsed) = (engine.counts().await.0, written.load(Ordering::Relaxed), t0.elapsed());
     stop.store(true, Ordering::Relaxed);
     let sent = sending.join().map_err(|_| anyhow::anyhow!("the sender panicked"))?;
@@ -195,9 +197,23 @@ pub async fn run(args: CalibrateArgs) -> Result<()> {
     let frames = c1.tracked - c0.tracked;
     let rate = frames as f64 / secs;
     let reads = (c1.reads - c0.reads).max(1);
+    let cpu = cpu0.zip(cpu1).map(|(a, b)| b.saturating_sub(a).as_secs_f64());
+    // Frames per second of the receive thread's own CPU time: what one core does when it does
+    // nothing else, whatever share of it this (shared) machine gave us.
+    let per_cpu_second = cpu.filter(|c| *c > 0.0).map(|c| frames as f64 / c);
     let mut r = Table::new("calibrate: results");
     r.row("frames received (position found and recorded)", frames.to_string())
-        .row("per second", format!("{rate:.0}"))
+        .row("per second (wall clock)", format!("{rate:.0}"))
+        .row(
+            "receive thread CPU; frames per CPU second",
+            match (cpu, per_cpu_second) {
+                (Some(c), Some(p)) => format!(
+                    "{c:.2} s of {secs:.2} s ({:.0} %); {p:.0}",
+                    c / secs * 100.0
+                ),
+                _ => "n/a".into(),
+            },
+        )
         .row("frames per read()", format!("{:.1}", frames as f64 / reads as f64))
         .row(
             "sender wrote",
@@ -212,7 +228,9 @@ pub async fn run(args: CalibrateArgs) -> Result<()> {
     stats::result(
         "calibrate",
         &format!(
-            "{rate:.0} frames/s received on one core ({frame_len:.0}-byte frames, {} sockets, {:.1} frames per read)",
+            "{} frames per CPU second of the receive thread ({rate:.0}/s wall clock with {:.0} % of a core; {frame_len:.0}-byte frames, {} sockets, {:.1} frames per read)",
+            per_cpu_second.map_or("n/a".into(), |p| format!("{p:.0}")),
+            cpu.map_or(0.0, |c| c / secs * 100.0),
             args.connections,
             frames as f64 / reads as f64
         ),

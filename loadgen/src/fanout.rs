@@ -67,6 +67,8 @@ pub struct Step {
     /// First send → last arrival (or the end of the drain).
     pub window: Duration,
     pub drained: bool,
+    /// CPU time of the load generator's receive thread over the step.
+    pub receive_cpu: Option<Duration>,
 }
 
 impl Step {
@@ -143,6 +145,16 @@ impl Step {
             Latencies::new(self.deliveries.to_first.clone()).summary(),
         );
         t.row("HTTP answer", self.run.answer_latencies().summary());
+        t.row(
+            "loadgen receive thread CPU over the window",
+            self.receive_cpu.map_or("n/a".into(), |c| {
+                format!(
+                    "{:.2} s ({:.0} % of a core)",
+                    c.as_secs_f64(),
+                    c.as_secs_f64() / self.window.as_secs_f64().max(1e-9) * 100.0
+                )
+            }),
+        );
     }
 }
 
@@ -173,6 +185,7 @@ pub async fn step(
     let at_start = ctx.engine.live();
     let tracked_before = ctx.engine.tracked();
     let cpu_before = ctx.common.pid.map(procfs::cpu_time).transpose()?;
+    let receive_before = ctx.engine.receive_cpu();
     let first_ns = now_ns();
     let run = match decide {
         Some(ids) => {
@@ -203,6 +216,7 @@ pub async fn step(
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     let cpu_after = ctx.common.pid.map(procfs::cpu_time).transpose()?;
+    let receive_after = ctx.engine.receive_cpu();
     let tracker = ctx.engine.take_tracker().await;
     let at_end = ctx.engine.live();
     let deliveries = tracker.deliveries(&run.positions(), at_end as u32);
@@ -216,6 +230,9 @@ pub async fn step(
         window: Duration::from_nanos(end_ns.saturating_sub(first_ns)),
         cpu: cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b)),
         subscribers: (at_start, at_end),
+        receive_cpu: receive_before
+            .zip(receive_after)
+            .map(|(b, a)| a.saturating_sub(b)),
         run,
         deliveries,
         drained,

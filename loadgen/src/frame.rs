@@ -6,9 +6,10 @@
 //! as they come off the socket, frame headers may be split across reads, and a message is
 //! reported once its last byte is in.
 
-/// How many leading payload bytes of a data message are kept: the protocol's messages name
-/// their `type`, `topic` and `position` well within this.
-pub const PREFIX: usize = 128;
+/// How many leading payload bytes of a data message are kept. Updates and snapshots name their
+/// `type` and `position` in their first 60 bytes; `welcome`, `subscribed` and `error` are JSON
+/// maps with their keys in alphabetical order, where `type` comes after about 200 bytes.
+pub const PREFIX: usize = 512;
 
 /// Largest payload this reader accepts (a `queue` snapshot is far below it).
 const MAX_PAYLOAD: u64 = 1 << 30;
@@ -71,7 +72,7 @@ pub struct FrameReader {
     message_opcode: u8,
     message_len: u64,
     prefix: [u8; PREFIX],
-    prefix_len: u8,
+    prefix_len: u16,
     control: [u8; 125],
     control_len: u8,
 }
@@ -194,15 +195,18 @@ impl FrameReader {
 
     /// Keeps what fits of a payload piece: a control frame whole, a data message's prefix.
     fn keep(&mut self, piece: &[u8]) {
-        let (buf, used): (&mut [u8], &mut u8) = if self.opcode >= OP_CLOSE {
-            (&mut self.control, &mut self.control_len)
+        let (buf, used) = if self.opcode >= OP_CLOSE {
+            (&mut self.control[..], self.control_len as usize)
         } else {
-            (&mut self.prefix, &mut self.prefix_len)
+            (&mut self.prefix[..], self.prefix_len as usize)
         };
-        let room = buf.len() - *used as usize;
-        let n = room.min(piece.len());
-        buf[*used as usize..][..n].copy_from_slice(&piece[..n]);
-        *used += n as u8;
+        let n = (buf.len() - used).min(piece.len());
+        buf[used..][..n].copy_from_slice(&piece[..n]);
+        if self.opcode >= OP_CLOSE {
+            self.control_len += n as u8;
+        } else {
+            self.prefix_len += n as u16;
+        }
     }
 
     fn finish_frame(&mut self, on_message: &mut impl FnMut(Message<'_>)) {
@@ -299,7 +303,7 @@ mod tests {
     #[test]
     fn reads_every_length_form_whatever_the_read_boundaries() {
         let short = b"{\"type\":\"update\",\"position\":7}".to_vec();
-        let medium = vec![b'm'; 300];
+        let medium = vec![b'm'; 700];
         let long = vec![b'l'; 70_000];
         let mut stream = text(&short);
         stream.extend(text(&medium));
@@ -311,7 +315,7 @@ mod tests {
                 got,
                 vec![
                     Got::Data(short.clone(), short.len() as u64),
-                    Got::Data(medium[..PREFIX].to_vec(), 300),
+                    Got::Data(medium[..PREFIX].to_vec(), 700),
                     Got::Data(long[..PREFIX].to_vec(), 70_000),
                     Got::Data(Vec::new(), 0),
                 ],

@@ -8,8 +8,16 @@ use anyhow::{anyhow, Context as _, Result};
 
 /// User + system CPU time of a process so far (`/proc/<pid>/stat` fields 14 and 15).
 pub fn cpu_time(pid: u32) -> Result<Duration> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// The same for one thread of this process.
+pub fn thread_cpu_time(tid: i32) -> Result<Duration> {
+    stat_cpu_time(&format!("/proc/self/task/{tid}/stat"))
+}
+
+fn stat_cpu_time(path: &str) -> Result<Duration> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     let ticks = cpu_ticks(&stat).ok_or_else(|| anyhow!("cannot read utime/stime in {path}"))?;
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -108,6 +116,8 @@ mod tests {
         assert!(rss_kib("self").unwrap() > 0);
         assert!(open_fds(me).unwrap() >= 3);
         cpu_time(me).unwrap();
+        // SAFETY: gettid has no preconditions.
+        thread_cpu_time(unsafe { libc::gettid() }).unwrap();
         assert_ne!(cpus_allowed("self"), "?");
     }
 }

@@ -224,6 +224,18 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_type_of_messages_whose_keys_are_sorted() {
+        // `welcome`, `subscribed` and `error` are serde_json maps: keys in alphabetical order.
+        let welcome = br#"{"heartbeat_interval_ms":30000,"position":1234,"session_id":"01a2353f-1a34-742d-8ff3-d438fd07350a","token_expires_at":"2026-12-02T05:49:17Z","type":"welcome","user":{"id":"895a24d2-2392-5779-9e50-812c5c48652b","roles":["reviewer"],"username":"reviewer"}}"#;
+        assert!(welcome.len() < crate::frame::PREFIX);
+        assert_eq!(head(welcome).kind, Kind::Welcome);
+        assert_eq!(head(welcome).position, Some(1234));
+        let error = br#"{"code":"forbidden_topic","id":1,"message":"auditors only","type":"error"}"#;
+        assert_eq!(head(error).kind, Kind::Error);
+        assert_eq!(head(error).code, Some(&b"forbidden_topic"[..]));
+    }
+
+    #[test]
     fn a_nested_position_is_not_the_messages() {
         // Key order is not relied on: `data` (with a case's own position) may come first.
         let reordered = br#"{"data":{"position":3,"list":[{"position":4},"}"]},"type":"update","position":9}"#;

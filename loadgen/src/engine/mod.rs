@@ -13,7 +13,7 @@
 mod conn;
 mod worker;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -92,6 +92,8 @@ enum Command {
 struct Shared {
     tracked: AtomicU64,
     live: AtomicUsize,
+    /// The receive thread's id, for its CPU time.
+    tid: AtomicI32,
 }
 
 /// The handle to the engine's thread; dropping it stops the thread and closes every socket.
@@ -162,6 +164,12 @@ impl Engine {
     /// Tracked updates received so far.
     pub fn tracked(&self) -> u64 {
         self.shared.tracked.load(Ordering::Relaxed)
+    }
+
+    /// CPU time the receive thread has used so far: over a run, how busy the load generator's
+    /// receiving was (near the run's length means the load generator may be what limits it).
+    pub fn receive_cpu(&self) -> Option<Duration> {
+        crate::procfs::thread_cpu_time(self.shared.tid.load(Ordering::Relaxed)).ok()
     }
 
     /// Sessions ready and not ended.

@@ -75,6 +75,8 @@ struct State {
     subscribe: Option<SubscribeJob>,
     close: Option<CloseJob>,
     stopping: bool,
+    /// When the open job's deadlines were last checked (a scan of every session).
+    scanned_ns: u64,
 }
 
 impl Worker {
@@ -102,6 +104,7 @@ impl Worker {
             subscribe: None,
             close: None,
             stopping: false,
+            scanned_ns: 0,
         };
         Ok((
             Worker {
@@ -116,6 +119,10 @@ impl Worker {
     }
 
     pub fn run(mut self) {
+        // SAFETY: gettid has no preconditions.
+        self.shared
+            .tid
+            .store(unsafe { libc::gettid() }, Ordering::Relaxed);
         let mut events = Events::with_capacity(1024);
         while !self.st.stopping {
             let timeout = self.st.timeout();
@@ -416,11 +423,14 @@ impl State {
             } else {
                 "welcome"
             };
-            for i in 0..self.conns.len() {
-                if let Some(c) = self.conns[i].as_mut() {
-                    if c.st.opening && now.saturating_sub(c.st.started_ns) > limit {
-                        c.st.end(format!("no {waiting} in time"));
-                        self.settle(i);
+            if now.saturating_sub(self.scanned_ns) > 20_000_000 {
+                self.scanned_ns = now;
+                for i in 0..self.conns.len() {
+                    if let Some(c) = self.conns[i].as_mut() {
+                        if c.st.opening && now.saturating_sub(c.st.started_ns) > limit {
+                            c.st.end(format!("no {waiting} in time"));
+                            self.settle(i);
+                        }
                     }
                 }
             }
