@@ -47,7 +47,7 @@ STORE_CACHE=${STORE_CACHE:-target/loadgen-stores}
 if [ -n "$QUICK" ]; then
     SUBS=300 CPU_RATE=10 SECONDS_=3 LAT_SUBS=200 DEC_RATE=20 HTTP_SUBS=300
     IDLE=1000 STORM=200 STORM_EVENTS=20000 START_EVENTS=50000 CHURN=300 ROUNDS=3
-    SEARCH=(--start-rate 5 --max-rate 20 --seconds 2 --bisections 1) CAL=(--connections 200 --seconds 1)
+    SEARCH=(--start-rate 5 --max-rate 20 --seconds 2 --bisections 1 --min-samples 10) CAL=(--connections 200 --seconds 1)
 else
     SUBS=2000 CPU_RATE=10 SECONDS_=10 LAT_SUBS=1000 DEC_RATE=20 HTTP_SUBS=2000
     IDLE=10000 STORM=1000 STORM_EVENTS=200000 START_EVENTS=1000000 CHURN=3000 ROUNDS=8
@@ -189,7 +189,7 @@ for row in "${ROWS[@]}"; do
     esac
 done
 
-k() { printf "%'d" "$1"; }
+k() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 declare -A MEASURE=(
     [calibrate]="load generator: frames/s it receives on one core (calibrate)"
     [cpu]="server CPU per delivered update, $(k "$SUBS") subscribers ($CPU_RATE cases/s)"

@@ -44,6 +44,11 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 4.0)]
     seconds: f64,
 
+    /// Submissions per step at least (a low rate runs longer than `--seconds`), so that a
+    /// step's p99 rests on enough samples.
+    #[arg(long, default_value_t = 30)]
+    min_samples: usize,
+
     /// Requests in flight at most.
     #[arg(long, default_value_t = 256)]
     max_in_flight: usize,
@@ -89,8 +94,8 @@ pub async fn run(args: SearchArgs) -> Result<()> {
         .row(
             "rates (submissions/s)",
             format!(
-                "from {} doubling up to {}, then {} bisections; {} s each",
-                args.start_rate, args.max_rate, args.bisections, args.seconds
+                "from {} doubling up to {}, then {} bisections; {} s each, {} submissions at least",
+                args.start_rate, args.max_rate, args.bisections, args.seconds, args.min_samples
             ),
         )
         .row("bound", format!("last-subscriber p99 < {} ms", args.p99_ms));
@@ -108,7 +113,7 @@ pub async fn run(args: SearchArgs) -> Result<()> {
         if missing > 0 {
             ctx.open(missing, Some(SUBSCRIBE_QUEUE)).await;
         }
-        let count = (rate * args.seconds).round().max(1.0) as usize;
+        let count = ((rate * args.seconds).round() as usize).max(args.min_samples);
         let s = fanout::step(
             &ctx,
             rate,

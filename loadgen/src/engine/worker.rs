@@ -54,13 +54,13 @@ struct CloseJob {
 pub struct Worker {
     poll: Poll,
     commands: mpsc::Receiver<Command>,
-    shared: Arc<Shared>,
     buf: Vec<u8>,
     st: State,
 }
 
 /// Everything but the poll and the buffer, so that reads can lend both to it.
 struct State {
+    shared: Arc<Shared>,
     registry: Registry,
     addr: std::net::SocketAddr,
     authority: String,
@@ -90,6 +90,7 @@ impl Worker {
         let registry = poll.registry().try_clone()?;
         let seed = now_ns() ^ (u64::from(std::process::id()) << 32) | 1;
         let st = State {
+            shared,
             registry,
             addr: target.addr,
             authority: target.authority.clone(),
@@ -110,7 +111,6 @@ impl Worker {
             Worker {
                 poll,
                 commands,
-                shared,
                 buf: vec![0; READ_BUFFER],
                 st,
             },
@@ -120,7 +120,8 @@ impl Worker {
 
     pub fn run(mut self) {
         // SAFETY: gettid has no preconditions.
-        self.shared
+        self.st
+            .shared
             .tid
             .store(unsafe { libc::gettid() }, Ordering::Relaxed);
         let mut events = Events::with_capacity(1024);
@@ -139,10 +140,7 @@ impl Worker {
                 }
             }
             self.st.progress();
-            self.shared
-                .tracked
-                .store(self.st.counts.tracked, Ordering::Relaxed);
-            self.shared.live.store(self.st.live, Ordering::Relaxed);
+            self.st.publish();
         }
     }
 
@@ -160,9 +158,11 @@ impl Worker {
                     let _ = reply.send(());
                 }
                 Command::TakeTracker(reply) => {
+                    st.publish();
                     let _ = reply.send(std::mem::take(&mut st.tracker));
                 }
                 Command::Counts(reply) => {
+                    st.publish();
                     let _ = reply.send((st.counts.clone(), st.lost.clone()));
                 }
                 Command::Stop => st.stopping = true,
@@ -172,6 +172,15 @@ impl Worker {
 }
 
 impl State {
+    /// Makes the counters the handle reads current (before every reply, so that what a reply
+    /// reports and what the handle reads agree).
+    fn publish(&self) {
+        self.shared
+            .tracked
+            .store(self.counts.tracked, Ordering::Relaxed);
+        self.shared.live.store(self.live, Ordering::Relaxed);
+    }
+
     fn mask(&mut self) -> [u8; 4] {
         // xorshift64: masks need not be secret here, only present.
         self.rng ^= self.rng << 13;
@@ -438,6 +447,7 @@ impl State {
                 let job = self.open.take().expect("open job");
                 let mut report = job.report;
                 report.elapsed = Duration::from_nanos(now_ns() - job.started_ns);
+                self.publish();
                 let _ = job.reply.send(report);
             }
         }
@@ -453,6 +463,7 @@ impl State {
                         c.st.awaiting_snapshot = false;
                     }
                 }
+                self.publish();
                 let _ = job.reply.send(report);
             }
         }
@@ -470,6 +481,7 @@ impl State {
                     }
                 }
                 job.report.elapsed = Duration::from_nanos(now_ns() - job.started_ns);
+                self.publish();
                 let _ = job.reply.send(job.report);
             }
         }
