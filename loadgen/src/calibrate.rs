@@ -72,7 +72,10 @@ fn pin_this_thread(cpu: usize) -> Result<()> {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            bail!("sched_setaffinity({cpu}): {}", std::io::Error::last_os_error());
+            bail!(
+                "sched_setaffinity({cpu}): {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
     Ok(())
@@ -88,7 +91,10 @@ fn sender(
     written: Arc<AtomicU64>,
 ) -> Result<()> {
     let mut welcome = Vec::new();
-    frame::encode_server_text(&mut welcome, br#"{"type":"welcome","session_id":"calibrate"}"#);
+    frame::encode_server_text(
+        &mut welcome,
+        br#"{"type":"welcome","session_id":"calibrate"}"#,
+    );
     let mut socks = Vec::with_capacity(n);
     for _ in 0..n {
         let (mut s, _) = listener.accept()?;
@@ -138,7 +144,10 @@ pub async fn run(args: CalibrateArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     let batch = frames(args.frame_bytes, args.frames_per_write, 0);
     let frame_len = batch.len() as f64 / args.frames_per_write as f64;
-    let (go, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (go, stop) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let written = Arc::new(AtomicU64::new(0));
     let sending = {
         let (go, stop, written) = (go.clone(), stop.clone(), written.clone());
@@ -178,52 +187,74 @@ pub async fn run(args: CalibrateArgs) -> Result<()> {
         .await;
     if opened.opened < args.connections {
         stop.store(true, Ordering::Relaxed);
-        bail!("only {} connections opened: {}", opened.opened, opened.failures.summary());
+        bail!(
+            "only {} connections opened: {}",
+            opened.opened,
+            opened.failures.summary()
+        );
     }
     engine.track(1, POSITIONS as usize).await;
     go.store(true, Ordering::Relaxed);
     // Let the sockets fill before measuring.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (c0, b0, t0) = (engine.counts().await.0, written.load(Ordering::Relaxed), Instant::now());
+    let (c0, b0, t0) = (
+        engine.counts().await.0,
+        written.load(Ordering::Relaxed),
+        Instant::now(),
+    );
     let cpu0 = engine.receive_cpu();
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     let cpu1 = engine.receive_cpu();
-    let (c1, b1, elapsed) = (engine.counts().await.0, written.load(Ordering::Relaxed), t0.elapsed());
+    let (c1, b1, elapsed) = (
+        engine.counts().await.0,
+        written.load(Ordering::Relaxed),
+        t0.elapsed(),
+    );
     stop.store(true, Ordering::Relaxed);
-    let sent = sending.join().map_err(|_| anyhow::anyhow!("the sender panicked"))?;
+    let sent = sending
+        .join()
+        .map_err(|_| anyhow::anyhow!("the sender panicked"))?;
     sent?;
 
     let secs = elapsed.as_secs_f64();
     let frames = c1.tracked - c0.tracked;
     let rate = frames as f64 / secs;
     let reads = (c1.reads - c0.reads).max(1);
-    let cpu = cpu0.zip(cpu1).map(|(a, b)| b.saturating_sub(a).as_secs_f64());
+    let cpu = cpu0
+        .zip(cpu1)
+        .map(|(a, b)| b.saturating_sub(a).as_secs_f64());
     // Frames per second of the receive thread's own CPU time: what one core does when it does
     // nothing else, whatever share of it this (shared) machine gave us.
     let per_cpu_second = cpu.filter(|c| *c > 0.0).map(|c| frames as f64 / c);
     let mut r = Table::new("calibrate: results");
-    r.row("frames received (position found and recorded)", frames.to_string())
-        .row("per second (wall clock)", format!("{rate:.0}"))
-        .row(
-            "receive thread CPU; frames per CPU second",
-            match (cpu, per_cpu_second) {
-                (Some(c), Some(p)) => format!(
-                    "{c:.2} s of {secs:.2} s ({:.0} %); {p:.0}",
-                    c / secs * 100.0
-                ),
-                _ => "n/a".into(),
-            },
-        )
-        .row("frames per read()", format!("{:.1}", frames as f64 / reads as f64))
-        .row(
-            "sender wrote",
-            format!("{:.0} frames/s", (b1 - b0) as f64 / frame_len / secs),
-        )
-        .row(
-            "received",
-            format!("{:.0} MB/s", (c1.bytes - c0.bytes) as f64 / secs / 1e6),
-        )
-        .row("load average at end (1/5/15 min)", procfs::loadavg());
+    r.row(
+        "frames received (position found and recorded)",
+        frames.to_string(),
+    )
+    .row("per second (wall clock)", format!("{rate:.0}"))
+    .row(
+        "receive thread CPU; frames per CPU second",
+        match (cpu, per_cpu_second) {
+            (Some(c), Some(p)) => format!(
+                "{c:.2} s of {secs:.2} s ({:.0} %); {p:.0}",
+                c / secs * 100.0
+            ),
+            _ => "n/a".into(),
+        },
+    )
+    .row(
+        "frames per read()",
+        format!("{:.1}", frames as f64 / reads as f64),
+    )
+    .row(
+        "sender wrote",
+        format!("{:.0} frames/s", (b1 - b0) as f64 / frame_len / secs),
+    )
+    .row(
+        "received",
+        format!("{:.0} MB/s", (c1.bytes - c0.bytes) as f64 / secs / 1e6),
+    )
+    .row("load average at end (1/5/15 min)", procfs::loadavg());
     r.print();
     stats::result(
         "calibrate",

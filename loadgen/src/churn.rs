@@ -79,7 +79,11 @@ pub async fn run(args: ChurnArgs) -> Result<()> {
                 opened.failures.summary(),
                 closed.closed,
                 closed.dropped,
-                if let_go { "" } else { " (server still held sockets)" },
+                if let_go {
+                    ""
+                } else {
+                    " (server still held sockets)"
+                },
                 procfs::loadavg()
             ),
         );

@@ -36,7 +36,10 @@ pub async fn run(args: ConnectArgs) -> Result<()> {
     let mut settings = ctx.settings("connect: settings");
     settings.row(
         "offered",
-        format!("{} connections/s for {} s = {count}", args.rate, args.seconds),
+        format!(
+            "{} connections/s for {} s = {count}",
+            args.rate, args.seconds
+        ),
     );
     settings.print();
     let report = ctx

@@ -69,6 +69,8 @@ pub struct Step {
     pub drained: bool,
     /// CPU time of the load generator's receive thread over the step.
     pub receive_cpu: Option<Duration>,
+    /// How long the server's threads were runnable but waiting for a CPU over the step.
+    pub server_waited: Option<Duration>,
 }
 
 impl Step {
@@ -121,7 +123,11 @@ impl Step {
                 self.delivered,
                 self.delivered_per_second(),
                 self.window.as_secs_f64(),
-                if self.drained { "" } else { " (not all arrived)" }
+                if self.drained {
+                    ""
+                } else {
+                    " (not all arrived)"
+                }
             ),
         );
         t.row(
@@ -134,6 +140,11 @@ impl Step {
                 ),
                 _ => "n/a (no --pid)".into(),
             },
+        );
+        t.row(
+            "server threads runnable but waiting for a CPU",
+            self.server_waited
+                .map_or("n/a".into(), |w| format!("{:.2} s in all", w.as_secs_f64())),
         );
         t.row(
             "submissions not received by every subscriber",
@@ -186,6 +197,7 @@ pub async fn step(
     let tracked_before = ctx.engine.tracked();
     let cpu_before = ctx.common.pid.map(procfs::cpu_time).transpose()?;
     let receive_before = ctx.engine.receive_cpu();
+    let waited_before = ctx.common.pid.and_then(|p| procfs::run_delay(p).ok());
     let first_ns = now_ns();
     let run = match decide {
         Some(ids) => {
@@ -217,6 +229,7 @@ pub async fn step(
     };
     let cpu_after = ctx.common.pid.map(procfs::cpu_time).transpose()?;
     let receive_after = ctx.engine.receive_cpu();
+    let waited_after = ctx.common.pid.and_then(|p| procfs::run_delay(p).ok());
     let tracker = ctx.engine.take_tracker().await;
     let at_end = ctx.engine.live();
     let deliveries = tracker.deliveries(&run.positions(), at_end as u32);
@@ -230,6 +243,9 @@ pub async fn step(
         window: Duration::from_nanos(end_ns.saturating_sub(first_ns)),
         cpu: cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b)),
         subscribers: (at_start, at_end),
+        server_waited: waited_before
+            .zip(waited_after)
+            .map(|(b, a)| a.saturating_sub(b)),
         receive_cpu: receive_before
             .zip(receive_after)
             .map(|(b, a)| a.saturating_sub(b)),
@@ -244,7 +260,10 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
     let count = (args.rate * args.seconds).round().max(1.0) as usize;
     let mut settings = ctx.settings("fanout: settings");
     settings
-        .row("subscribers (queue, default window)", args.subscribers.to_string())
+        .row(
+            "subscribers (queue, default window)",
+            args.subscribers.to_string(),
+        )
         .row(
             "offered",
             format!(
@@ -306,10 +325,13 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
             ),
         );
     }
-    let incomplete = match s.deliveries.incomplete {
+    let mut incomplete = match s.deliveries.incomplete {
         0 => String::new(),
         n => format!("; {n} not delivered to all"),
     };
+    if let Some(w) = s.server_waited {
+        incomplete += &format!("; server queued for a CPU {:.1} s", w.as_secs_f64());
+    }
     stats::result(
         "last",
         &format!(
@@ -322,10 +344,14 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
     stats::result(
         "http",
         &format!(
-            "p99 {} (p50 {}) at {:.0} updates/s delivered",
+            "p99 {} (p50 {}) at {:.0} updates/s delivered{}",
             stats::ms(http.pct(99.0)),
             stats::ms(http.pct(50.0)),
-            s.delivered_per_second()
+            s.delivered_per_second(),
+            s.server_waited.map_or(String::new(), |w| format!(
+                "; server queued for a CPU {:.1} s",
+                w.as_secs_f64()
+            ))
         ),
     );
     ctx.engine.close_all(Duration::from_secs(10)).await;

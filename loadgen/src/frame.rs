@@ -25,7 +25,10 @@ pub const OP_PONG: u8 = 0xA;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     /// A text (or binary) message: its first bytes and its whole length.
-    Data { prefix: &'a [u8], len: u64 },
+    Data {
+        prefix: &'a [u8],
+        len: u64,
+    },
     /// A close frame's status code, if it carried one.
     Close(Option<u16>),
     /// A ping with its payload (to echo in the pong).

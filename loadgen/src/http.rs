@@ -149,7 +149,11 @@ impl Api {
     /// Claims a case; returns the position of its `case_claimed`.
     pub async fn claim(&self, reviewer: &str, id: &str) -> Result<u64> {
         let case = self
-            .post(&format!("/api/v1/cases/{id}/claim"), Some(reviewer), &json!({}))
+            .post(
+                &format!("/api/v1/cases/{id}/claim"),
+                Some(reviewer),
+                &json!({}),
+            )
             .await?;
         position(&case)
     }
@@ -175,7 +179,10 @@ impl Api {
 async fn answer(sent: reqwest::Result<reqwest::Response>, path: &str) -> Result<Value> {
     let resp = sent.with_context(|| format!("{path}: no answer"))?;
     let status = resp.status();
-    let body = resp.bytes().await.with_context(|| format!("{path}: body"))?;
+    let body = resp
+        .bytes()
+        .await
+        .with_context(|| format!("{path}: body"))?;
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if !status.is_success() {
         bail!(

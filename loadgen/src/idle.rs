@@ -31,7 +31,10 @@ pub async fn run(args: IdleArgs) -> Result<()> {
     let pid = ctx.pid()?.to_string();
     let mut settings = ctx.settings("idle: settings");
     settings
-        .row("sessions (subscribed to queue, then idle)", args.sessions.to_string())
+        .row(
+            "sessions (subscribed to queue, then idle)",
+            args.sessions.to_string(),
+        )
         .row("settle", format!("{} s", args.settle));
     settings.print();
 
@@ -63,7 +66,10 @@ pub async fn run(args: IdleArgs) -> Result<()> {
             Latencies::new(opened.to_ready).summary()
         ),
     )
-    .row("server VmRSS before → with all", format!("{before} KiB → {held} KiB"))
+    .row(
+        "server VmRSS before → with all",
+        format!("{before} KiB → {held} KiB"),
+    )
     .row("server KiB per idle session", format!("{per:.2} KiB"))
     .row("loadgen VmRSS with all", format!("{mine} KiB"))
     .row("load average while held (1/5/15 min)", load);

@@ -21,7 +21,11 @@ fn stat_cpu_time(path: &str) -> Result<Duration> {
     let ticks = cpu_ticks(&stat).ok_or_else(|| anyhow!("cannot read utime/stime in {path}"))?;
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let per_second = if per_second > 0 { per_second as u64 } else { 100 };
+    let per_second = if per_second > 0 {
+        per_second as u64
+    } else {
+        100
+    };
     Ok(Duration::from_nanos(ticks * 1_000_000_000 / per_second))
 }
 
@@ -33,6 +37,26 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// How long the threads of a process have been runnable but waiting for a CPU, summed
+/// (`/proc/<pid>/task/*/schedstat`, second field): on a shared machine, how much of a run the
+/// process spent queued behind others.
+pub fn run_delay(pid: u32) -> Result<Duration> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = 0u64;
+    for task in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
+        let path = task?.path().join("schedstat");
+        // A thread may end between the listing and the read.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok(Duration::from_nanos(total))
 }
 
 /// A line of `/proc/<pid>/status` (`self` for this process), without its label.
@@ -119,5 +143,6 @@ mod tests {
         // SAFETY: gettid has no preconditions.
         thread_cpu_time(unsafe { libc::gettid() }).unwrap();
         assert_ne!(cpus_allowed("self"), "?");
+        run_delay(me).unwrap();
     }
 }

@@ -67,10 +67,7 @@ fn number(raw: &[u8]) -> Option<u64> {
     if raw.is_empty() || raw.len() > 19 || !raw.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        raw.iter()
-            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
-    )
+    Some(raw.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// The top-level `(key, raw value)` pairs of a JSON object, in order, as far as the bytes go.
@@ -214,13 +211,17 @@ mod tests {
                 code: None
             }
         );
-        let snapshot = br#"{"type":"snapshot","topic":"queue","position":200031,"data":{"cases":[{"#;
+        let snapshot =
+            br#"{"type":"snapshot","topic":"queue","position":200031,"data":{"cases":[{"#;
         assert_eq!(head(snapshot).kind, Kind::Snapshot);
         assert_eq!(head(snapshot).position, Some(200031));
         let error = br#"{"type":"error","code":"forbidden_topic","message":"no"}"#;
         assert_eq!(head(error).kind, Kind::Error);
         assert_eq!(head(error).code, Some(&b"forbidden_topic"[..]));
-        assert_eq!(head(br#"{"type":"welcome","session_id":"s"}"#).kind, Kind::Welcome);
+        assert_eq!(
+            head(br#"{"type":"welcome","session_id":"s"}"#).kind,
+            Kind::Welcome
+        );
     }
 
     #[test]
@@ -230,7 +231,8 @@ mod tests {
         assert!(welcome.len() < crate::frame::PREFIX);
         assert_eq!(head(welcome).kind, Kind::Welcome);
         assert_eq!(head(welcome).position, Some(1234));
-        let error = br#"{"code":"forbidden_topic","id":1,"message":"auditors only","type":"error"}"#;
+        let error =
+            br#"{"code":"forbidden_topic","id":1,"message":"auditors only","type":"error"}"#;
         assert_eq!(head(error).kind, Kind::Error);
         assert_eq!(head(error).code, Some(&b"forbidden_topic"[..]));
     }
@@ -238,7 +240,8 @@ mod tests {
     #[test]
     fn a_nested_position_is_not_the_messages() {
         // Key order is not relied on: `data` (with a case's own position) may come first.
-        let reordered = br#"{"data":{"position":3,"list":[{"position":4},"}"]},"type":"update","position":9}"#;
+        let reordered =
+            br#"{"data":{"position":3,"list":[{"position":4},"}"]},"type":"update","position":9}"#;
         assert_eq!(head(reordered).position, Some(9));
         assert_eq!(head(reordered).kind, Kind::Update);
         // Cut off inside `data`: the top-level position is beyond the prefix, so not found.
@@ -247,7 +250,8 @@ mod tests {
 
     #[test]
     fn strings_with_braces_quotes_and_escapes_are_skipped_whole() {
-        let tricky = br#"{ "note" : "a \"quoted\" {brace}, and \\" , "type" : "update" , "position" : 42 }"#;
+        let tricky =
+            br#"{ "note" : "a \"quoted\" {brace}, and \\" , "type" : "update" , "position" : 42 }"#;
         assert_eq!(head(tricky).kind, Kind::Update);
         assert_eq!(head(tricky).position, Some(42));
         let keys: Vec<&[u8]> = Fields::new(tricky).map(|(k, _)| k).collect();
@@ -258,7 +262,10 @@ mod tests {
     fn cut_off_or_odd_values_are_not_read_as_positions() {
         // The prefix ends inside the number: 12 of 123 must not be reported.
         assert_eq!(head(br#"{"type":"update","position":12"#).position, None);
-        assert_eq!(head(br#"{"type":"update","position":-1,"x":1}"#).position, None);
+        assert_eq!(
+            head(br#"{"type":"update","position":-1,"x":1}"#).position,
+            None
+        );
         assert_eq!(head(br#"{"type":"update","position":1.5}"#).position, None);
         assert_eq!(head(br#"{"type":"update","position":"7"}"#).position, None);
         assert_eq!(

@@ -90,7 +90,10 @@ pub async fn run(args: SearchArgs) -> Result<()> {
     let bound = Duration::from_secs_f64(args.p99_ms / 1e3);
     let mut settings = ctx.settings("search: settings");
     settings
-        .row("subscribers (queue, default window)", args.subscribers.to_string())
+        .row(
+            "subscribers (queue, default window)",
+            args.subscribers.to_string(),
+        )
         .row(
             "rates (submissions/s)",
             format!(
@@ -107,7 +110,9 @@ pub async fn run(args: SearchArgs) -> Result<()> {
     let (mut lo, mut hi) = (0.0f64, None::<f64>);
     let mut rate = args.start_rate;
     let mut bisections = 0;
+    let mut lowest = rate;
     loop {
+        lowest = lowest.min(rate);
         // Subscribers the server closed in an earlier step are replaced first.
         let missing = args.subscribers.saturating_sub(ctx.engine.live());
         if missing > 0 {
@@ -141,7 +146,10 @@ pub async fn run(args: SearchArgs) -> Result<()> {
                 }
             ),
         );
-        println!("step at {rate:.1}/s done; load average {}", procfs::loadavg());
+        println!(
+            "step at {rate:.1}/s done; load average {}",
+            procfs::loadavg()
+        );
         match (outcome.is_ok(), hi) {
             (true, _) => {
                 lo = rate;
@@ -165,7 +173,10 @@ pub async fn run(args: SearchArgs) -> Result<()> {
     let mut t = Table::new("search: result");
     match &best {
         Some((rate, s)) => {
-            t.row("highest passing offered rate", format!("{rate:.1} submissions/s"));
+            t.row(
+                "highest passing offered rate",
+                format!("{rate:.1} submissions/s"),
+            );
             s.rows(&mut t);
             stats::result(
                 "max",
@@ -174,7 +185,11 @@ pub async fn run(args: SearchArgs) -> Result<()> {
                     s.delivered_per_second(),
                     s.subscribers.0,
                     stats::ms(s.to_last().pct(99.0)),
-                    if hi.is_none() { " — the search's cap" } else { "" }
+                    if hi.is_none() {
+                        " — the search's cap"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
@@ -182,7 +197,10 @@ pub async fn run(args: SearchArgs) -> Result<()> {
             t.row("highest passing offered rate", "none");
             stats::result(
                 "max",
-                &format!("none met the bound, from {}/s", args.start_rate),
+                &format!(
+                    "none met the bound ({}/s down to {lowest:.2}/s × {} tried)",
+                    args.start_rate, args.subscribers
+                ),
             );
         }
     }

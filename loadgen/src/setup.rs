@@ -119,7 +119,10 @@ impl Ctx {
     /// The table's first rows: the command line, where each side may run, the load average.
     pub fn settings(&self, title: &str) -> Table {
         let mut t = Table::new(title);
-        t.row("command line", std::env::args().collect::<Vec<_>>().join(" "));
+        t.row(
+            "command line",
+            std::env::args().collect::<Vec<_>>().join(" "),
+        );
         t.row("server", &self.api.target.base);
         settings_rows(&mut t, self.common.pid);
         t

@@ -61,9 +61,10 @@ pub async fn run(args: StormArgs) -> Result<()> {
     }
     let (before, _) = ctx.engine.counts().await;
     let http_count = (args.http_rate * args.http_seconds).round() as usize;
-    let storm = ctx
-        .engine
-        .subscribe_all(SUBSCRIBE_QUEUE.into(), Duration::from_secs_f64(args.timeout));
+    let storm = ctx.engine.subscribe_all(
+        SUBSCRIBE_QUEUE.into(),
+        Duration::from_secs_f64(args.timeout),
+    );
     let http = openloop::run(args.http_rate, http_count, 256, |_| {
         let (api, token) = (ctx.api.clone(), ctx.reviewer.clone());
         async move { api.head(&token).await }

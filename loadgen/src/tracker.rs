@@ -43,7 +43,10 @@ impl Tracker {
     /// the position is tracked.
     #[inline]
     pub fn record(&mut self, position: u64, at_ns: u64) -> bool {
-        match self.slots.get_mut(position.wrapping_sub(self.base) as usize) {
+        match self
+            .slots
+            .get_mut(position.wrapping_sub(self.base) as usize)
+        {
             Some(s) if position >= self.base => {
                 if s.count == 0 {
                     s.first_ns = at_ns;

@@ -306,10 +306,7 @@ impl State {
                     .push(Duration::from_nanos(at.saturating_sub(sent)));
             }
         }
-        if self.conns[i]
-            .as_ref()
-            .is_some_and(|c| c.st.ended.is_some())
-        {
+        if self.conns[i].as_ref().is_some_and(|c| c.st.ended.is_some()) {
             self.remove(i);
         }
     }
@@ -373,7 +370,9 @@ impl State {
             Ok(s) => s,
             Err(e) => {
                 job.in_flight -= 1;
-                job.report.failures.add(format!("tcp connect: {}", e.kind()));
+                job.report
+                    .failures
+                    .add(format!("tcp connect: {}", e.kind()));
                 return;
             }
         };
@@ -403,7 +402,11 @@ impl State {
             match job.spec.rate {
                 Some(rate) => {
                     let period = (1e9 / rate.max(1e-3)) as u64;
-                    while self.open.as_ref().is_some_and(|j| j.to_start > 0 && j.next_ns <= now) {
+                    while self
+                        .open
+                        .as_ref()
+                        .is_some_and(|j| j.to_start > 0 && j.next_ns <= now)
+                    {
                         let job = self.open.as_mut().expect("open job");
                         job.report.max_lag = job
                             .report
@@ -427,7 +430,11 @@ impl State {
                 .open
                 .as_ref()
                 .map_or(u64::MAX, |j| j.spec.timeout.as_nanos() as u64);
-            let waiting = if self.open.as_ref().is_some_and(|j| j.spec.subscribe.is_some()) {
+            let waiting = if self
+                .open
+                .as_ref()
+                .is_some_and(|j| j.spec.subscribe.is_some())
+            {
                 "snapshot"
             } else {
                 "welcome"
@@ -443,7 +450,11 @@ impl State {
                     }
                 }
             }
-            if self.open.as_ref().is_some_and(|j| j.to_start == 0 && j.in_flight == 0) {
+            if self
+                .open
+                .as_ref()
+                .is_some_and(|j| j.to_start == 0 && j.in_flight == 0)
+            {
                 let job = self.open.take().expect("open job");
                 let mut report = job.report;
                 report.elapsed = Duration::from_nanos(now_ns() - job.started_ns);
@@ -487,7 +498,12 @@ impl State {
         }
     }
 
-    fn subscribe_all(&mut self, text: &str, timeout: Duration, reply: oneshot::Sender<SubscribeReport>) {
+    fn subscribe_all(
+        &mut self,
+        text: &str,
+        timeout: Duration,
+        reply: oneshot::Sender<SubscribeReport>,
+    ) {
         let first_ns = now_ns();
         let mut job = SubscribeJob {
             pending: 0,
