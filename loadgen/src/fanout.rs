@@ -71,6 +71,8 @@ pub struct Step {
     pub receive_cpu: Option<Duration>,
     /// How long the server's threads were runnable but waiting for a CPU over the step.
     pub server_waited: Option<Duration>,
+    /// The same for the load generator's receive thread.
+    pub receive_waited: Option<Duration>,
 }
 
 impl Step {
@@ -160,9 +162,11 @@ impl Step {
             "loadgen receive thread CPU over the window",
             self.receive_cpu.map_or("n/a".into(), |c| {
                 format!(
-                    "{:.2} s ({:.0} % of a core)",
+                    "{:.2} s ({:.0} % of a core); waiting for a CPU {}",
                     c.as_secs_f64(),
-                    c.as_secs_f64() / self.window.as_secs_f64().max(1e-9) * 100.0
+                    c.as_secs_f64() / self.window.as_secs_f64().max(1e-9) * 100.0,
+                    self.receive_waited
+                        .map_or("n/a".into(), |w| format!("{:.2} s", w.as_secs_f64()))
                 )
             }),
         );
@@ -198,6 +202,7 @@ pub async fn step(
     let cpu_before = ctx.common.pid.map(procfs::cpu_time).transpose()?;
     let receive_before = ctx.engine.receive_cpu();
     let waited_before = ctx.common.pid.and_then(|p| procfs::run_delay(p).ok());
+    let receive_waited_before = ctx.engine.receive_waited();
     let first_ns = now_ns();
     let run = match decide {
         Some(ids) => {
@@ -230,6 +235,7 @@ pub async fn step(
     let cpu_after = ctx.common.pid.map(procfs::cpu_time).transpose()?;
     let receive_after = ctx.engine.receive_cpu();
     let waited_after = ctx.common.pid.and_then(|p| procfs::run_delay(p).ok());
+    let receive_waited_after = ctx.engine.receive_waited();
     let tracker = ctx.engine.take_tracker().await;
     let at_end = ctx.engine.live();
     let deliveries = tracker.deliveries(&run.positions(), at_end as u32);
@@ -245,6 +251,9 @@ pub async fn step(
         subscribers: (at_start, at_end),
         server_waited: waited_before
             .zip(waited_after)
+            .map(|(b, a)| a.saturating_sub(b)),
+        receive_waited: receive_waited_before
+            .zip(receive_waited_after)
             .map(|(b, a)| a.saturating_sub(b)),
         receive_cpu: receive_before
             .zip(receive_after)

@@ -44,19 +44,25 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
 /// process spent queued behind others.
 pub fn run_delay(pid: u32) -> Result<Duration> {
     let dir = format!("/proc/{pid}/task");
-    let mut total = 0u64;
+    let mut total = Duration::ZERO;
     for task in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
-        let path = task?.path().join("schedstat");
         // A thread may end between the listing and the read.
-        if let Ok(text) = std::fs::read_to_string(path) {
-            total += text
-                .split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
+        total += schedstat_delay(&task?.path().join("schedstat")).unwrap_or_default();
     }
-    Ok(Duration::from_nanos(total))
+    Ok(total)
+}
+
+/// The same for one thread of this process.
+pub fn thread_run_delay(tid: i32) -> Option<Duration> {
+    schedstat_delay(std::path::Path::new(&format!(
+        "/proc/self/task/{tid}/schedstat"
+    )))
+}
+
+fn schedstat_delay(path: &std::path::Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let ns = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 /// A line of `/proc/<pid>/status` (`self` for this process), without its label.

@@ -172,6 +172,11 @@ impl Engine {
         crate::procfs::thread_cpu_time(self.shared.tid.load(Ordering::Relaxed)).ok()
     }
 
+    /// How long the receive thread has been runnable but waiting for a CPU, so far.
+    pub fn receive_waited(&self) -> Option<Duration> {
+        crate::procfs::thread_run_delay(self.shared.tid.load(Ordering::Relaxed))
+    }
+
     /// Sessions ready and not ended.
     pub fn live(&self) -> usize {
         self.shared.live.load(Ordering::Relaxed)
