@@ -51,7 +51,7 @@ if [ -n "$QUICK" ]; then
 else
     SUBS=2000 CPU_RATE=10 SECONDS_=10 LAT_SUBS=1000 DEC_RATE=20 HTTP_SUBS=2000
     IDLE=10000 STORM=1000 STORM_EVENTS=200000 START_EVENTS=1000000 CHURN=3000 ROUNDS=8
-    SEARCH=(--start-rate 10 --max-rate 160 --seconds 4 --bisections 3) CAL=(--connections 2000 --seconds 3)
+    SEARCH=(--start-rate 2.5 --max-rate 160 --seconds 4 --bisections 3) CAL=(--connections 2000 --seconds 3)
 fi
 
 if [ -n "$BUILD" ]; then

@@ -89,6 +89,11 @@ pub async fn run(args: ChurnArgs) -> Result<()> {
         );
     }
     let (first, last) = (after[0], after[after.len() - 1]);
+    let (counts, _) = ctx.engine.counts().await;
+    t.row(
+        "snapshot size (mean)",
+        format!("{} bytes", counts.snapshot_bytes / counts.snapshots.max(1)),
+    );
     let growth = (last as f64 / first as f64 - 1.0) * 100.0;
     t.row(
         format!("after round {} vs after round 1", args.rounds),

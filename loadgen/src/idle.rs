@@ -49,7 +49,7 @@ pub async fn run(args: IdleArgs) -> Result<()> {
     let mine = procfs::rss_kib("self")?;
     let load = procfs::loadavg();
     let per = (held as f64 - before as f64) / live.max(1) as f64;
-    let (_, lost) = ctx.engine.counts().await;
+    let (counts, lost) = ctx.engine.counts().await;
 
     let mut t = Table::new("idle: results");
     t.row(
@@ -65,6 +65,10 @@ pub async fn run(args: IdleArgs) -> Result<()> {
             opened.elapsed.as_secs_f64(),
             Latencies::new(opened.to_ready).summary()
         ),
+    )
+    .row(
+        "snapshot size (mean)",
+        format!("{} bytes", counts.snapshot_bytes / counts.snapshots.max(1)),
     )
     .row(
         "server VmRSS before → with all",
