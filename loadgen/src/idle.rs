@@ -1,4 +1,5 @@
-//! `idle`: many sessions, each subscribed to `queue` and then idle, and the server's resident
+//! `idle`: many sessions, each subscribed to `queue` (or, for comparison, to nothing) and then
+//! idle, and the server's resident
 //! memory (`VmRSS`) before they open and with all of them open: the difference per session.
 //! The sessions keep reading (and answer pings) while they are held.
 
@@ -20,6 +21,10 @@ pub struct IdleArgs {
     #[arg(long, default_value_t = 10_000)]
     sessions: usize,
 
+    /// Open the sessions without subscribing them (for comparison).
+    #[arg(long)]
+    no_subscribe: bool,
+
     /// Seconds between the last snapshot and the memory reading (lets the server's buffers
     /// and the allocator settle).
     #[arg(long, default_value_t = 3.0)]
@@ -29,17 +34,22 @@ pub struct IdleArgs {
 pub async fn run(args: IdleArgs) -> Result<()> {
     let ctx = Ctx::new(args.common.clone()).await?;
     let pid = ctx.pid()?.to_string();
+    let subscribe = (!args.no_subscribe).then_some(SUBSCRIBE_QUEUE);
     let mut settings = ctx.settings("idle: settings");
     settings
         .row(
-            "sessions (subscribed to queue, then idle)",
-            args.sessions.to_string(),
+            "sessions (then idle)",
+            format!(
+                "{}, {}",
+                args.sessions,
+                subscribe.map_or("not subscribed", |_| "subscribed to queue")
+            ),
         )
         .row("settle", format!("{} s", args.settle));
     settings.print();
 
     let before = procfs::rss_kib(&pid)?;
-    let opened = ctx.open(args.sessions, Some(SUBSCRIBE_QUEUE)).await;
+    let opened = ctx.open(args.sessions, subscribe).await;
     if opened.opened == 0 {
         bail!("no session opened: {}", opened.failures.summary());
     }
