@@ -1,7 +1,6 @@
 //! `idle`: many sessions, each subscribed to `queue` (or, for comparison, to nothing) and then
-//! idle, and the server's resident
-//! memory (`VmRSS`) before they open and with all of them open: the difference per session.
-//! The sessions keep reading (and answer pings) while they are held.
+//! idle, and the server's resident memory (`VmRSS`) before they open and with all of them open:
+//! the difference per session. The sessions keep reading (and answer pings) while they are held.
 
 use std::time::Duration;
 
