@@ -126,7 +126,7 @@ pub fn raise_nofile_limit() -> (u64, u64) {
             }
         }
     }
-    (lim.rlim_cur as u64, lim.rlim_max as u64)
+    (lim.rlim_cur, lim.rlim_max)
 }
 
 #[cfg(test)]

@@ -267,12 +267,14 @@ impl State {
             if events & ERROR != 0 {
                 let code = conn.st.error.clone().unwrap_or_default();
                 conn.st.end(format!("error {code}"));
-            } else if events & WELCOMED != 0 && subscribe.is_some() && conn.st.subscribed_ns == 0 {
-                if conn.send_text(subscribe.as_deref().unwrap_or_default(), mask) {
+            } else if let (true, Some(text), 0) =
+                (events & WELCOMED != 0, &subscribe, conn.st.subscribed_ns)
+            {
+                // Sent once, right after the welcome; the session is ready at its snapshot.
+                if conn.send_text(text, mask) {
                     conn.st.subscribed_ns = now_ns();
                 }
             }
-            let conn = self.conns[i].as_mut().expect("present");
             let ready_at = match subscribe {
                 Some(_) if events & SNAPSHOT != 0 => Some(conn.st.snapshot_ns),
                 None if events & WELCOMED != 0 => Some(conn.st.welcomed_ns),
