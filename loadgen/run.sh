@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --server) SERVER=$(realpath "$2"); shift ;;
     --label) LABEL=$2; shift ;;
     --no-build) BUILD= ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -e/p' "$0" | grep '^#'; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) ROWS+=("$1") ;;
     esac

@@ -44,6 +44,11 @@ pub struct FanoutArgs {
     /// Seconds to wait after the last submission for every update to arrive.
     #[arg(long, default_value_t = 30.0)]
     pub drain: f64,
+
+    /// Write one line per submission to this file: seconds since the first send, then
+    /// milliseconds to the first and to the last subscriber and to the HTTP answer.
+    #[arg(long)]
+    pub samples: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -76,6 +81,23 @@ pub struct Step {
 }
 
 impl Step {
+    /// `t_s first_ms last_ms http_ms` per successful submission (`-` where not all received it).
+    pub fn samples(&self) -> String {
+        let ok = self.run.sent.iter().filter(|s| s.result.is_ok());
+        let start = self.run.sent.first().map_or(0, |s| s.sent_ns);
+        let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
+        let mut out = String::from("t_s first_ms last_ms http_ms\n");
+        for (s, each) in ok.zip(&self.deliveries.each) {
+            let (first, last) = each.map_or(("-".into(), "-".into()), |(f, l)| (ms(f), ms(l)));
+            out += &format!(
+                "{:.3} {first} {last} {}\n",
+                (s.sent_ns - start) as f64 / 1e9,
+                ms(Duration::from_nanos(s.answered_ns - s.sent_ns))
+            );
+        }
+        out
+    }
+
     pub fn cpu_per_update(&self) -> Option<Duration> {
         let cpu = self.cpu?;
         (self.delivered > 0).then(|| cpu.div_f64(self.delivered as f64))
@@ -313,6 +335,9 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         Duration::from_secs_f64(args.drain),
     )
     .await?;
+    if let Some(path) = &args.samples {
+        std::fs::write(path, s.samples())?;
+    }
     let (_, lost) = ctx.engine.counts().await;
     let mut t = Table::new("fanout: results");
     s.rows(&mut t);

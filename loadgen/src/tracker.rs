@@ -76,13 +76,17 @@ impl Tracker {
         for &(sent_ns, position) in sent {
             match self.slot(position) {
                 Some(s) if s.count >= subscribers && s.count > 0 => {
-                    d.to_first
-                        .push(Duration::from_nanos(s.first_ns.saturating_sub(sent_ns)));
-                    d.to_last
-                        .push(Duration::from_nanos(s.last_ns.saturating_sub(sent_ns)));
+                    let first = Duration::from_nanos(s.first_ns.saturating_sub(sent_ns));
+                    let last = Duration::from_nanos(s.last_ns.saturating_sub(sent_ns));
+                    d.to_first.push(first);
+                    d.to_last.push(last);
+                    d.each.push(Some((first, last)));
                     d.last_arrival_ns = d.last_arrival_ns.max(s.last_ns);
                 }
-                _ => d.incomplete += 1,
+                _ => {
+                    d.incomplete += 1;
+                    d.each.push(None);
+                }
             }
         }
         d
@@ -98,6 +102,8 @@ pub struct Deliveries {
     pub incomplete: usize,
     /// The latest arrival among the complete ones.
     pub last_arrival_ns: u64,
+    /// Per submission, in the order given: to the first and to the last subscriber, if complete.
+    pub each: Vec<Option<(Duration, Duration)>>,
 }
 
 #[cfg(test)]
@@ -136,6 +142,14 @@ mod tests {
         assert_eq!(d.to_first, vec![Duration::from_nanos(500)]);
         assert_eq!(d.to_last, vec![Duration::from_nanos(2_500)]);
         assert_eq!(d.incomplete, 2);
+        assert_eq!(
+            d.each,
+            vec![
+                Some((Duration::from_nanos(500), Duration::from_nanos(2_500))),
+                None,
+                None
+            ]
+        );
         assert_eq!(d.last_arrival_ns, 3_000);
     }
 
