@@ -48,7 +48,8 @@ pub struct CalibrateArgs {
 /// Distinct positions in the pre-encoded frames.
 const POSITIONS: u64 = 64;
 
-/// `frames_per_write` update frames of about `bytes` each, positions 1, 2, … cycling.
+/// `frames_per_write` update frames of `bytes` each, at positions `first + 1`, `first + 2`, …
+/// (wrapping after 64): the bytes of one write, repeated.
 fn frames(bytes: usize, per_write: usize, first: u64) -> Vec<u8> {
     let mut out = Vec::new();
     for k in 0..per_write as u64 {
@@ -275,6 +276,59 @@ mod tests {
     use super::*;
     use crate::frame::{FrameReader, Message};
     use crate::scan;
+
+    /// The whole receive path over real loopback sockets: upgrade (with the accept check),
+    /// frames split wherever TCP splits them, positions found and counted.
+    #[tokio::test]
+    async fn the_engine_receives_what_the_sender_writes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let written = Arc::new(AtomicU64::new(0));
+        let sending = {
+            let (go, stop, written) = (go.clone(), stop.clone(), written.clone());
+            std::thread::spawn(move || sender(listener, 20, frames(300, 4, 0), go, stop, written))
+        };
+        let engine = Engine::start(&Target::parse(&format!("http://{addr}")).unwrap()).unwrap();
+        let opened = engine
+            .open(OpenSpec {
+                count: 20,
+                concurrency: 5,
+                rate: None,
+                tokens: Arc::new(vec!["t".into()]),
+                subscribe: None,
+                close_when_ready: false,
+                timeout: Duration::from_secs(30),
+            })
+            .await;
+        assert_eq!(opened.opened, 20, "{}", opened.failures.summary());
+        assert_eq!(opened.to_ready.len(), 20);
+        engine.track(1, POSITIONS as usize).await;
+        go.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while engine.tracked() < 20_000 {
+            assert!(
+                Instant::now() < deadline,
+                "only {} frames",
+                engine.tracked()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        sending.join().unwrap().unwrap();
+        let tracker = engine.take_tracker().await;
+        assert_eq!(tracker.outside, 0);
+        // Each write carries the same 4 frames, positions 1 to 4.
+        let counts: Vec<u32> = (1..=6).map(|p| tracker.slot(p).unwrap().count).collect();
+        assert!(counts[..4].iter().all(|&n| n > 0), "{counts:?}");
+        assert_eq!(counts[4..], [0, 0]);
+        let (counts, _) = engine.counts().await;
+        assert_eq!(counts.updates, counts.tracked);
+        assert!(counts.reads > 0 && counts.bytes >= counts.updates * 300);
+    }
 
     #[test]
     fn the_calibration_frames_carry_cycling_positions() {
