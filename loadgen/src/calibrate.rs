@@ -82,8 +82,72 @@ fn pin_this_thread(cpu: usize) -> Result<()> {
     Ok(())
 }
 
-/// The sender: accepts `n` upgrades, welcomes each, waits for `go`, then writes until `stop`.
-fn sender(
+/// The built-in sender on its own thread, and the switches that drive it.
+struct Sender {
+    target: Target,
+    go: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl Sender {
+    /// Listens on a loopback port for `n` connections (pinned to `cpu` if given).
+    fn start(n: usize, batch: Vec<u8>, cpu: Option<usize>) -> Result<Sender> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let target = Target::parse(&format!("http://{}", listener.local_addr()?))?;
+        let go = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let (g, s, w) = (go.clone(), stop.clone(), written.clone());
+        let thread = std::thread::spawn(move || {
+            if let Some(cpu) = cpu {
+                pin_this_thread(cpu)?;
+            }
+            send_loop(listener, n, batch, g, s, w)
+        });
+        Ok(Sender {
+            target,
+            go,
+            stop,
+            written,
+            thread,
+        })
+    }
+
+    fn go(&self) {
+        self.go.store(true, Ordering::Relaxed);
+    }
+
+    /// Bytes written so far.
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Stops the writing and waits for the thread.
+    fn stop(self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the sender panicked"))?
+    }
+}
+
+/// The sessions a calibration opens: no token check, ready at the sender's welcome.
+fn open_spec(count: usize) -> OpenSpec {
+    OpenSpec {
+        count,
+        concurrency: 100,
+        rate: None,
+        tokens: Arc::new(vec!["calibrate".into()]),
+        subscribe: None,
+        close_when_ready: false,
+        timeout: Duration::from_secs(30),
+    }
+}
+
+/// Accepts `n` upgrades, welcomes each, waits for `go`, then writes until `stop`.
+fn send_loop(
     listener: TcpListener,
     n: usize,
     batch: Vec<u8>,
@@ -141,27 +205,10 @@ pub async fn run(args: CalibrateArgs) -> Result<()> {
     if args.connections == 0 || args.frames_per_write == 0 {
         bail!("--connections and --frames-per-write must be positive");
     }
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
     let batch = frames(args.frame_bytes, args.frames_per_write, 0);
     let frame_len = batch.len() as f64 / args.frames_per_write as f64;
-    let (go, stop) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let written = Arc::new(AtomicU64::new(0));
-    let sending = {
-        let (go, stop, written) = (go.clone(), stop.clone(), written.clone());
-        let (n, cpu) = (args.connections, args.sender_cpu);
-        std::thread::spawn(move || {
-            if let Some(cpu) = cpu {
-                pin_this_thread(cpu)?;
-            }
-            sender(listener, n, batch, go, stop, written)
-        })
-    };
-    let target = Target::parse(&format!("http://{addr}"))?;
-    let engine = Engine::start(&target)?;
+    let sender = Sender::start(args.connections, batch, args.sender_cpu)?;
+    let engine = Engine::start(&sender.target)?;
     let mut t = Table::new("calibrate: settings");
     t.row(
         "sender",
@@ -175,19 +222,10 @@ pub async fn run(args: CalibrateArgs) -> Result<()> {
     setup::settings_rows(&mut t, None);
     t.print();
 
-    let opened = engine
-        .open(OpenSpec {
-            count: args.connections,
-            concurrency: 100,
-            rate: None,
-            tokens: Arc::new(vec!["calibrate".into()]),
-            subscribe: None,
-            close_when_ready: false,
-            timeout: Duration::from_secs(30),
-        })
-        .await;
+    let opened = engine.open(open_spec(args.connections)).await;
     if opened.opened < args.connections {
-        stop.store(true, Ordering::Relaxed);
+        // The sender may still wait in `accept`: leave its thread to the process's exit.
+        sender.stop.store(true, Ordering::Relaxed);
         bail!(
             "only {} connections opened: {}",
             opened.opened,
@@ -195,27 +233,15 @@ pub async fn run(args: CalibrateArgs) -> Result<()> {
         );
     }
     engine.track(1, POSITIONS as usize).await;
-    go.store(true, Ordering::Relaxed);
+    sender.go();
     // Let the sockets fill before measuring.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (c0, b0, t0) = (
-        engine.counts().await.0,
-        written.load(Ordering::Relaxed),
-        Instant::now(),
-    );
+    let (c0, b0, t0) = (engine.counts().await.0, sender.written(), Instant::now());
     let cpu0 = engine.receive_cpu();
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     let cpu1 = engine.receive_cpu();
-    let (c1, b1, elapsed) = (
-        engine.counts().await.0,
-        written.load(Ordering::Relaxed),
-        t0.elapsed(),
-    );
-    stop.store(true, Ordering::Relaxed);
-    let sent = sending
-        .join()
-        .map_err(|_| anyhow::anyhow!("the sender panicked"))?;
-    sent?;
+    let (c1, b1, elapsed) = (engine.counts().await.0, sender.written(), t0.elapsed());
+    sender.stop()?;
 
     let secs = elapsed.as_secs_f64();
     let frames = c1.tracked - c0.tracked;
@@ -281,33 +307,13 @@ mod tests {
     /// frames split wherever TCP splits them, positions found and counted.
     #[tokio::test]
     async fn the_engine_receives_what_the_sender_writes() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (go, stop) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let written = Arc::new(AtomicU64::new(0));
-        let sending = {
-            let (go, stop, written) = (go.clone(), stop.clone(), written.clone());
-            std::thread::spawn(move || sender(listener, 20, frames(300, 4, 0), go, stop, written))
-        };
-        let engine = Engine::start(&Target::parse(&format!("http://{addr}")).unwrap()).unwrap();
-        let opened = engine
-            .open(OpenSpec {
-                count: 20,
-                concurrency: 5,
-                rate: None,
-                tokens: Arc::new(vec!["t".into()]),
-                subscribe: None,
-                close_when_ready: false,
-                timeout: Duration::from_secs(30),
-            })
-            .await;
+        let sender = Sender::start(20, frames(300, 4, 0), None).unwrap();
+        let engine = Engine::start(&sender.target).unwrap();
+        let opened = engine.open(open_spec(20)).await;
         assert_eq!(opened.opened, 20, "{}", opened.failures.summary());
         assert_eq!(opened.to_ready.len(), 20);
         engine.track(1, POSITIONS as usize).await;
-        go.store(true, Ordering::Relaxed);
+        sender.go();
         let deadline = Instant::now() + Duration::from_secs(60);
         while engine.tracked() < 20_000 {
             assert!(
@@ -317,8 +323,7 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        stop.store(true, Ordering::Relaxed);
-        sending.join().unwrap().unwrap();
+        sender.stop().unwrap();
         let tracker = engine.take_tracker().await;
         assert_eq!(tracker.outside, 0);
         // Each write carries the same 4 frames, positions 1 to 4.

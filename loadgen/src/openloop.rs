@@ -128,25 +128,31 @@ where
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    // Real time (tokio's paused clock would need its `test-util` feature, which would change
+    // tokio's build for every crate of the workspace's tests); the bounds are wide.
+
+    #[tokio::test]
     async fn slow_answers_do_not_slow_the_schedule() {
-        // Every answer takes 1 s; at 100/s, 50 requests must still all start within 0.5 s.
-        let run = run(100.0, 50, 1000, |i| async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        // Every answer takes 2 s; at 100/s, 20 requests all start within well under 2 s (a
+        // closed loop would take 40 s).
+        let run = run(100.0, 20, 1000, |i| async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
             Ok(i as u64)
         })
         .await;
-        assert_eq!(run.sent.len(), 50);
+        assert_eq!(run.sent.len(), 20);
         assert_eq!(run.skipped, 0);
-        assert!(run.span <= Duration::from_millis(500), "{:?}", run.span);
-        assert_eq!(run.positions().len(), 50);
+        assert!(run.span < Duration::from_millis(1500), "{:?}", run.span);
+        assert_eq!(run.positions().len(), 20);
         assert_eq!(run.failures().total(), 0);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_in_flight_cap_skips_rather_than_waits() {
+        // 5 in flight at most, each answered after 3 s: the other 15, due within 0.2 s, are
+        // skipped.
         let run = run(100.0, 20, 5, |_| async {
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
             anyhow::bail!("HTTP 503")
         })
         .await;

@@ -345,6 +345,15 @@ impl State {
         }
     }
 
+    /// Removes the sessions that a write just ended.
+    fn remove_ended(&mut self) {
+        for i in 0..self.conns.len() {
+            if self.conns[i].as_ref().is_some_and(|c| c.st.ended.is_some()) {
+                self.remove(i);
+            }
+        }
+    }
+
     fn start_open(&mut self, spec: OpenSpec, reply: oneshot::Sender<OpenReport>) {
         let now = now_ns();
         self.open = Some(OpenJob {
@@ -531,11 +540,7 @@ impl State {
             }
         }
         self.subscribe = Some(job);
-        for i in 0..self.conns.len() {
-            if self.conns[i].as_ref().is_some_and(|c| c.st.ended.is_some()) {
-                self.remove(i);
-            }
-        }
+        self.remove_ended();
     }
 
     fn close_all(&mut self, timeout: Duration, reply: oneshot::Sender<CloseReport>) {
@@ -557,10 +562,6 @@ impl State {
             }
         }
         self.close = Some(job);
-        for i in 0..self.conns.len() {
-            if self.conns[i].as_ref().is_some_and(|c| c.st.ended.is_some()) {
-                self.remove(i);
-            }
-        }
+        self.remove_ended();
     }
 }
