@@ -1,5 +1,6 @@
 //! First start and `--demo`: the first admin (with a random password written to
-//! `<data-dir>/admin-password`, mode 0600), and the demo users and sample cases.
+//! `<data-dir>/admin-password`, mode 0600, and only that file's path logged), and the demo users
+//! and sample cases (which [`crate::demo_store`] allows on new or demo stores only).
 //!
 //! Both run once the read models have caught up with the store, so "no users yet" and "no
 //! cases yet" are judged on the whole history, and both are idempotent: a restart with
@@ -121,7 +122,8 @@ pub async fn demo(store: &dyn EventStore, has_cases: bool) -> anyhow::Result<()>
     for (name, display, role) in DEMO_USERS {
         // The demo passwords are shorter than the API allows: the server makes them itself.
         if register(store, name, display, &format!("{name}-demo"), vec![role]).await? {
-            tracing::info!("demo user `{name}` (password `{name}-demo`, role {role})");
+            // Never the password, not even a published one: logs travel further than READMEs.
+            tracing::info!("added the demo user `{name}` (role {role})");
         }
     }
     if !has_cases {

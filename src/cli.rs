@@ -40,6 +40,8 @@ pub enum Command {
     Audit(crate::ops::args::AuditArgs),
     /// Add or list users without a running server.
     User(crate::ops::args::UserArgs),
+    /// Move a whole store (`store copy --from … --to …`).
+    Store(crate::ops::args::StoreCommandArgs),
 }
 
 /// Flags of `adjudicator serve`. Each is also read from `ADJUDICATOR_<FLAG_IN_UPPER_SNAKE>`;
@@ -167,8 +169,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ADJUDICATOR_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<String>,
 
-    /// Comma-separated origins allowed to open WebSockets, e.g. `https://review.example.org`
-    /// [default: any origin].
+    /// Origins allowed to open WebSockets from a browser: a comma-separated list like
+    /// `https://review.example.org`, or `*` for any [default: the server's own origin].
     #[arg(long, env = "ADJUDICATOR_ALLOWED_ORIGINS", value_name = "LIST")]
     pub allowed_origins: Option<String>,
 
@@ -241,6 +243,14 @@ pub struct ServeArgs {
     /// [default: 10].
     #[arg(long, env = "ADJUDICATOR_REFRESH_RATE_PER_FAMILY", value_name = "N")]
     pub refresh_rate_per_family: Option<String>,
+    /// PEM certificate chain (leaf first): with --tls-key, serve HTTPS and wss:// instead of
+    /// plain HTTP; reloaded with the key on SIGHUP.
+    #[arg(long, env = "ADJUDICATOR_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert (mode 0600); reloaded on SIGHUP.
+    #[arg(long, env = "ADJUDICATOR_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Flags of `adjudicator bench`.
@@ -266,6 +276,11 @@ pub struct BenchAppendArgs {
     /// Data directory of the store under test [default: a fresh temporary directory].
     #[arg(long, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+
+    /// Measure this store instead of a fresh SQLite one: `postgres://…` (use a scratch
+    /// database; the benchmark's events stay in it).
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
 
     /// Comma-separated numbers of concurrent writers; one run for each.
     #[arg(

@@ -7,7 +7,7 @@ use adjudicator::cli::{BenchCommand, Cli, Command};
 use adjudicator::config::Settings;
 use adjudicator::logging::LogFormat;
 use adjudicator::ops;
-use adjudicator::ops::args::{AuditCommand, UserCommand};
+use adjudicator::ops::args::{AuditCommand, StoreCommand, UserCommand};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -41,6 +41,12 @@ fn main() -> ExitCode {
             match user.command {
                 UserCommand::Add(args) => run_multi_threaded(ops::users::add(args)),
                 UserCommand::List(args) => run_multi_threaded(ops::users::list(args)),
+            }
+        }
+        Command::Store(store) => {
+            adjudicator::logging::init("warn", LogFormat::Text);
+            match store.command {
+                StoreCommand::Copy(args) => run_multi_threaded(ops::copy::copy(args)),
             }
         }
         Command::Audit(audit) => {

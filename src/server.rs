@@ -1,6 +1,8 @@
-//! `adjudicator serve`: open the store, load the read models, make sure there is a first admin
-//! (and the demo data with `--demo`), start the projector and the lease keeper, and serve HTTP
-//! until SIGTERM or SIGINT; then save the read models.
+//! `adjudicator serve`: check that the data directory and the secrets are private, open the
+//! store, load the read models, make sure there is a first admin (and the demo data with
+//! `--demo`, on a new or demo store only), start the projector and the lease keeper, and serve
+//! HTTP (or HTTPS with `--tls-cert`/`--tls-key`, reloaded on SIGHUP) until SIGTERM or SIGINT;
+//! then save the read models.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,25 +12,47 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use projections::Projections;
 
-use crate::auth::{LoginLimitSettings, LoginLimiter, PasswordGate, TokenService};
+use crate::auth::{
+    load_or_create_secret, LoginLimitSettings, LoginLimiter, PasswordGate, TokenService,
+};
 use crate::config::Settings;
+use crate::demo_store::{self, DemoPlan};
 use crate::http::json::BodyLimit;
 use crate::http::{self, AppState, RefreshLimits};
 use crate::lease::LeaseKeeper;
 use crate::metrics::{ActorKind, MeteredAddr};
 use crate::projector::{
-    load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, WaitForPosition,
-    WithModels,
+    load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, SnapshotFile,
+    SnapshotKey, WaitForPosition, WithModels,
 };
+use crate::tls::{self, ReloadingResolver};
 use crate::ws::registry::{Drain, Limits, Registry};
 use crate::ws::session::SessionConfig;
 use crate::ws::WsContext;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    create_data_dir(&settings)?;
+    crate::private_files::prepare_data_dir(&settings.data_dir)?;
+    crate::private_files::check_secret_files(&settings)?;
+    let tls = match &settings.tls {
+        None => None,
+        Some(files) => {
+            let provider = tls::provider();
+            let resolver = Arc::new(ReloadingResolver::load(files.clone(), provider.clone())?);
+            let config =
+                tls::server_config(resolver.clone(), provider).context("cannot set up TLS")?;
+            Some((resolver, config))
+        }
+    };
     let tokens =
         Arc::new(TokenService::from_settings(&settings).context("cannot load the token keys")?);
-    let store = crate::store::open(&settings)?;
+    let snapshot_key = SnapshotKey::derive(
+        load_or_create_secret(
+            &settings.jwt_secret_file,
+            settings.jwt_secret_file_is_default(),
+        )?
+        .expose(),
+    );
+    let store = crate::store::open(&settings).await?;
     let head = store
         .head_position()
         .await
@@ -39,15 +63,31 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         head_position = head,
         "event store open"
     );
-    let snapshot_path = settings.data_dir.join(snapshot_file::FILE_NAME);
-    let start = load_models(store.as_ref(), &snapshot_path).await;
+    let demo = demo_store::plan(
+        settings.demo,
+        demo_store::store_kind(store.as_ref()).await?,
+        settings.listen,
+    )?;
+    if demo.is_demo() {
+        tracing::warn!("{}", demo_store::WARNING);
+    }
+    if demo == DemoPlan::MarkAndFill {
+        demo_store::mark(store.as_ref())
+            .await
+            .context("cannot mark the store as a demo store")?;
+    }
+    let snapshot = SnapshotFile {
+        path: settings.data_dir.join(snapshot_file::FILE_NAME),
+        key: snapshot_key,
+    };
+    let start = load_models(store.as_ref(), &snapshot).await;
     if let Some(why) = &start.ignored {
         tracing::warn!("snapshot ignored, replaying from the start: {why}");
     }
     tracing::info!(position = start.models.position(), "read models loaded");
     crate::metrics::metrics().set_projection_position(start.models.position());
     let config = ProjectorConfig {
-        snapshot_path: Some(snapshot_path),
+        snapshot: Some(snapshot),
         snapshot_every_events: settings.snapshot_every,
         snapshot_interval: settings.snapshot_interval,
         token_leeway: settings.jwt_leeway,
@@ -71,7 +111,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if users == 0 {
         crate::bootstrap::first_admin(store.as_ref(), &settings.data_dir).await?;
     }
-    if settings.demo {
+    if matches!(demo, DemoPlan::MarkAndFill | DemoPlan::Fill) {
         crate::bootstrap::demo(store.as_ref(), cases > 0).await?;
     }
     // Serve only once the read models hold what bootstrap just appended: a login right after
@@ -135,6 +175,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
     let body_limit = BodyLimit(settings.max_body_bytes);
+    let https = tls.is_some();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
@@ -143,23 +184,35 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .app_data(trusted_proxies.clone())
             .app_data(http::errors::query_config())
             .app_data(http::errors::path_config())
+            .wrap(http::headers::every_answer(https))
             .wrap(http::access_log::AccessLog)
             .configure(http::routes)
             .default_service(web::to(http::errors::not_found))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
-    .disable_signals()
-    .bind(settings.listen)
-    .with_context(|| format!("--listen {}: cannot bind", settings.listen))?;
+    .disable_signals();
+    let bound = match tls {
+        None => {
+            actix_web::rt::spawn(tls::reload_on_sighup(None));
+            server.bind(settings.listen)
+        }
+        Some((resolver, config)) => {
+            actix_web::rt::spawn(tls::reload_on_sighup(Some(resolver)));
+            server.bind_rustls_0_23(settings.listen, config)
+        }
+    };
+    let server = bound.with_context(|| format!("--listen {}: cannot bind", settings.listen))?;
+    let signals = ShutdownSignals::listen();
+    let scheme = if https { "https" } else { "http" };
     for addr in server.addrs() {
         // Tests and scripts read this line to learn the port when listening on port 0.
-        tracing::info!("listening on http://{addr}");
+        tracing::info!("listening on {scheme}://{addr}");
     }
     let server = server.run();
     let handle = server.handle();
     let deadline = settings.shutdown_timeout;
     actix_web::rt::spawn(async move {
-        let signal = shutdown_signal().await;
+        let signal = signals.recv().await;
         tracing::info!("{signal}: shutting down");
         // Answers once every session is gone, or gives up at the deadline.
         match tokio::time::timeout(deadline, registry.send(Drain)).await {
@@ -181,37 +234,38 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT; answers which.
-async fn shutdown_signal() -> &'static str {
+/// SIGTERM and SIGINT, listened for from the moment this is made: made before the "listening
+/// on" line, so that a signal sent as soon as the server says it listens is never met by the
+/// default action (an abrupt exit without draining or saving).
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            };
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    "SIGINT"
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
-fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
-    let dir = &settings.data_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("--data-dir {}: cannot create it", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir)
-            .with_context(|| format!("--data-dir {}", dir.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            // Secrets live here: keep the directory private.
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+impl ShutdownSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let unix = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok();
+            ShutdownSignals { unix }
         }
+        #[cfg(not(unix))]
+        ShutdownSignals {}
     }
-    Ok(())
+
+    /// Waits for the first signal; answers which.
+    async fn recv(self) -> &'static str {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.unix {
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }

@@ -5,14 +5,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use events::store::postgres::PostgresStore;
 use events::store::sqlite::SqliteStore;
-use events::store::{CommitObserver, CommitStats};
+use events::store::{Append, CommitObserver, CommitStats};
 use events::{
     AppendResult, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, Subscription,
 };
 
 use crate::config::{Settings, StoreUrl};
 use crate::metrics::metrics;
+
+pub mod kurrentdb;
 
 /// Why the store could not be opened; each message names the file or URL at fault.
 #[derive(Debug, thiserror::Error)]
@@ -21,21 +24,22 @@ pub enum OpenStoreError {
     Store(#[from] StoreError),
     #[error("--store {0}: this build has no {1} backend yet; use `sqlite`")]
     Unsupported(String, &'static str),
+    #[error(
+        "--store {0}: this build has no KurrentDB backend; build with \
+         `cargo build --release --features kurrentdb`, or use `sqlite`"
+    )]
+    NotBuilt(String),
 }
 
 /// Opens the configured backend, instrumented.
-pub fn open(settings: &Settings) -> Result<Arc<dyn EventStore>, OpenStoreError> {
+pub async fn open(settings: &Settings) -> Result<Arc<dyn EventStore>, OpenStoreError> {
     let inner: Arc<dyn EventStore> = match &settings.store {
         StoreUrl::Sqlite => Arc::new(SqliteStore::open_in_observed(
             &settings.data_dir,
             Some(Arc::new(CommitMetrics)),
         )?),
-        other => {
-            return Err(OpenStoreError::Unsupported(
-                other.redacted(),
-                other.backend(),
-            ))
-        }
+        url @ StoreUrl::EventStoreDb(_) => kurrentdb::open(url, true)?,
+        StoreUrl::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
     };
     Ok(Arc::new(InstrumentedStore::new(inner)))
 }
@@ -84,6 +88,28 @@ impl EventStore for InstrumentedStore {
             Err(_) => m.append(0, seconds),
         }
         result
+    }
+
+    async fn append_many(&self, appends: Vec<Append>) -> Vec<Result<AppendResult, StoreError>> {
+        let started = Instant::now();
+        let results = self.inner.append_many(appends).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let m = metrics();
+        let appended = results
+            .iter()
+            .flatten()
+            .map(|done| done.positions.len() as u64)
+            .sum();
+        m.append(appended, seconds);
+        if let Some(head) = results
+            .iter()
+            .flatten()
+            .flat_map(|d| d.positions.last())
+            .max()
+        {
+            m.set_head_position(*head);
+        }
+        results
     }
 
     async fn read_stream(

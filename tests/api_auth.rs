@@ -430,8 +430,17 @@ async fn an_access_token_expires_and_the_refresh_token_outlives_it() {
 async fn an_rs256_server_refuses_an_hs256_token_keyed_with_its_public_key() {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/api");
     let public = format!("{fixtures}/rs256-public.pem");
-    let private = format!("{fixtures}/rs256-private.pem");
     let dir = tempfile::tempdir().unwrap();
+    // A private key must be private (git keeps no 0600): a copy with that mode.
+    let private = dir.path().join("rs256-private.pem");
+    std::fs::copy(format!("{fixtures}/rs256-private.pem"), &private).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let private = private.to_str().unwrap().to_owned();
     let data = dir.path().join("data");
     let server = Server::start(
         &data,

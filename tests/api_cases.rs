@@ -888,7 +888,7 @@ async fn the_queue_lists_in_pages_filtered_by_status() {
 #[tokio::test]
 async fn an_auditor_reopens_a_decided_case_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_demo(dir.path(), &[]);
+    let server = start_demo(&dir.path().join("data"), &[]);
     let classifier = login(&server, "classifier", &demo_password("classifier")).await;
     let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
     let auditor = login(&server, "auditor", &demo_password("auditor")).await;

@@ -31,8 +31,8 @@ async fn scrape(server: &Server) -> String {
 #[tokio::test]
 async fn metrics_follow_the_store_and_the_projections() {
     let dir = tempfile::tempdir().expect("a data directory");
-    let server = Server::start(dir.path(), &[]);
-    let token = login(&server, "admin", &admin_password(dir.path())).await;
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let token = login(&server, "admin", &admin_password(&server.data_dir)).await;
 
     let before = scrape(&server).await;
     let appended_before = sample(&before, "eventstore_appends_total").expect("appends");

@@ -3,37 +3,20 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::Server;
 use serde_json::Value;
 
 fn run(args: &[&str], data: &Path, stdin: Option<&str>) -> Output {
-    let mut child = Command::new(common::binary())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run adjudicator");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("wait")
+    let data = data.to_str().expect("a UTF-8 path");
+    let all: Vec<&str> = args.iter().copied().chain(["--data-dir", data]).collect();
+    common::run_with_input(&all, stdin)
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::output_text(out)
 }
 
 #[test]

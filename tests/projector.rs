@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use adjudicator::projector::{
-    load_models, snapshot_file, Projector, ProjectorConfig, Published, SaveSnapshot, Status,
-    Subscribe, WaitForPosition, WithModels,
+    load_models, snapshot_file, Projector, ProjectorConfig, Published, SaveSnapshot, SnapshotFile,
+    SnapshotKey, Status, Subscribe, WaitForPosition, WithModels,
 };
 use events::domain::case::{self, Assessment, CaseAction, CaseCommand, CaseState, Submission};
 use events::domain::{Actor as DomainActor, Culpability, DomainEvent, Priority, Role};
@@ -112,7 +112,7 @@ async fn folds_old_and_new_events_and_publishes_them_in_order() {
     for n in 0..5 {
         submit_and_claim(&store, n).await;
     }
-    let begin = load_models(&store, &dir.path().join("none")).await;
+    let begin = load_models(&store, &snapshot_in(dir.path(), b"server secret")).await;
     let projector = start(&store, begin, ProjectorConfig::default());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let collector = Collector(seen.clone()).start();
@@ -145,13 +145,21 @@ async fn folds_old_and_new_events_and_publishes_them_in_order() {
     assert_eq!(published.last(), Some(&head));
 }
 
+/// The snapshot file of `dir`, keyed by `secret`.
+fn snapshot_in(dir: &std::path::Path, secret: &[u8]) -> SnapshotFile {
+    SnapshotFile {
+        path: dir.join(snapshot_file::FILE_NAME),
+        key: SnapshotKey::derive(secret),
+    }
+}
+
 #[actix_rt::test]
 async fn a_saved_snapshot_restarts_to_the_same_models() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(snapshot_file::FILE_NAME);
+    let path = snapshot_in(dir.path(), b"server secret");
     let store = SqliteStore::open_in(dir.path()).unwrap();
     let config = ProjectorConfig {
-        snapshot_path: Some(path.clone()),
+        snapshot: Some(path.clone()),
         snapshot_every_events: 7,
         snapshot_interval: Duration::from_secs(3600),
         ..ProjectorConfig::default()
@@ -192,7 +200,7 @@ async fn a_saved_snapshot_restarts_to_the_same_models() {
 #[actix_rt::test]
 async fn damaged_or_foreign_snapshots_are_reported_and_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(snapshot_file::FILE_NAME);
+    let path = snapshot_in(dir.path(), b"server secret");
     let store = SqliteStore::open_in(dir.path().join("a")).unwrap();
     for n in 0..3 {
         submit_and_claim(&store, n).await;
@@ -216,12 +224,12 @@ async fn damaged_or_foreign_snapshots_are_reported_and_ignored() {
     assert!(foreign.ignored.unwrap().contains("does not belong"));
     assert_eq!(foreign.models.position(), 0);
 
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = std::fs::read(&path.path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
-    std::fs::write(&path, &bytes).unwrap();
+    std::fs::write(&path.path, &bytes).unwrap();
     let damaged = load_models(&store, &path).await;
-    assert!(damaged.ignored.unwrap().contains("checksum"));
+    assert!(damaged.ignored.unwrap().contains("does not verify"));
     assert_eq!(damaged.models.position(), 0, "a full replay instead");
 }
 
@@ -232,7 +240,7 @@ async fn expired_revocations_are_pruned_on_a_timer() {
     use events::domain::revocation::{self, RevocationEvent, TokenRevoked};
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_in(dir.path()).unwrap();
-    let begin = load_models(&store, &dir.path().join("none")).await;
+    let begin = load_models(&store, &snapshot_in(dir.path(), b"server secret")).await;
     let config = ProjectorConfig {
         prune_interval: Duration::from_millis(50),
         ..ProjectorConfig::default()
@@ -296,4 +304,31 @@ async fn expired_revocations_are_pruned_on_a_timer() {
         2,
         "history is not rewritten"
     );
+}
+
+#[actix_rt::test]
+async fn a_snapshot_planted_without_the_server_secret_is_refused_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path().join("store")).unwrap();
+    for n in 0..3 {
+        submit_and_claim(&store, n).await;
+    }
+    // Whoever plants it can read the store (so the anchor is right), fold it and write any
+    // models they like (a user of their own, a revocation less); what they do not have is the
+    // server's secret. With a plain checksum this snapshot would have been loaded.
+    let models = full_fold(&store).await;
+    let last = store.read_all(0, 100).await.unwrap().pop().unwrap();
+    let forged = snapshot_file::Snapshot {
+        position: models.position(),
+        anchor: last.hash,
+        payload: models.to_snapshot_bytes().unwrap(),
+    };
+    let attacker = snapshot_in(dir.path(), b"a secret the attacker made up");
+    snapshot_file::write(&attacker, &forged).unwrap();
+
+    let server = snapshot_in(dir.path(), b"server secret");
+    let start = load_models(&store, &server).await;
+    let why = start.ignored.expect("the planted snapshot is reported");
+    assert!(why.contains("planted"), "{why}");
+    assert_eq!(start.models.position(), 0, "a full replay instead");
 }

@@ -39,8 +39,17 @@ fn a_bad_setting_stops_the_start_naming_the_flag() {
 #[test]
 fn a_file_that_is_not_a_store_stops_the_start_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
+    // A data directory of the owner's alone, as the server requires.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let store = dir.path().join("events.sqlite3");
     std::fs::write(&store, "not a database, just text ".repeat(100)).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let (status, stderr) = run_to_end(&[
         "serve",
         "--listen",

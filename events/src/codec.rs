@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::domain::case::{self, CaseEvent};
 use crate::domain::revocation::RevocationEvent;
+use crate::domain::system::SystemEvent;
 use crate::domain::user::UserEvent;
 use crate::domain::DomainEvent;
 
@@ -76,6 +77,9 @@ pub fn encode(event: &DomainEvent) -> Result<Encoded, CodecError> {
             R::FamilyRevoked(p) => to_bytes(event_type, p),
             R::Refreshed(p) => to_bytes(event_type, p),
         },
+        DomainEvent::System(e) => match e {
+            SystemEvent::DemoStoreMarked(p) => to_bytes(event_type, p),
+        },
     }?;
     Ok(Encoded {
         event_type,
@@ -118,6 +122,7 @@ pub fn decode(
         ("token_revoked", 1) => R::TokenRevoked(d.read()?).into(),
         ("token_family_revoked", 1) => R::FamilyRevoked(d.read()?).into(),
         ("token_refreshed", 1) => R::Refreshed(d.read()?).into(),
+        ("demo_store_marked", 1) => SystemEvent::DemoStoreMarked(d.read()?).into(),
         _ => {
             return Err(CodecError::UnknownType {
                 event_type: event_type.to_owned(),
@@ -141,6 +146,13 @@ fn to_bytes<T: Serialize>(event_type: &'static str, value: &T) -> Result<Vec<u8>
     })
 }
 
+/// The most that decoding one payload may allocate for its strings and lists. A length prefix
+/// is believed before the bytes it announces are read, so without a bound a damaged or hostile
+/// record claiming a 4 GiB username would make the reader allocate 4 GiB (found by the
+/// `event_codec` fuzz target). The largest valid payload, a submission with a 20,000-character
+/// excerpt, is under 128 KiB; a payload cannot hold more than its own length anyway.
+pub const MAX_DECODED_BYTES: usize = 1 << 20;
+
 struct Decoder<'a> {
     event_type: &'a str,
     schema_version: u16,
@@ -154,9 +166,10 @@ impl Decoder<'_> {
             schema_version: self.schema_version,
             reason,
         };
-        let (value, used) =
-            bincode::serde::decode_from_slice(self.payload, bincode::config::standard())
-                .map_err(|e| malformed(e.to_string()))?;
+        // The limit only bounds what decoding may allocate: the bytes are those of `standard()`.
+        let config = bincode::config::standard().with_limit::<MAX_DECODED_BYTES>();
+        let (value, used) = bincode::serde::decode_from_slice(self.payload, config)
+            .map_err(|e| malformed(e.to_string()))?;
         if used != self.payload.len() {
             return Err(malformed(format!(
                 "{} trailing bytes",
@@ -221,5 +234,54 @@ mod tests {
             decode("case_submitted", 2, CODEC_BINCODE2, &[0xff; 7]),
             Err(CodecError::Malformed { .. })
         ));
+    }
+
+    /// The `event_codec` fuzz target's first finding, committed as it was found (the target's
+    /// input: a byte each for the type, the version and the codec, then the payload): a
+    /// `user_registered` whose username claims 0xfcfcfcdc bytes. Before the limit the decoder
+    /// allocated those 4 GiB before finding them missing.
+    #[test]
+    fn a_length_prefix_beyond_the_limit_is_refused_before_allocating() {
+        let input = include_bytes!("../tests/fuzz_regressions/event_codec-oom-6bfc5955.bin");
+        let payload = &input[3..];
+        let err = decode("user_registered", 1, CODEC_BINCODE2, payload).unwrap_err();
+        let CodecError::Malformed { reason, .. } = err else {
+            panic!("not malformed: {err:?}");
+        };
+        assert!(reason.contains("LimitExceeded"), "{reason}");
+    }
+
+    #[test]
+    fn the_largest_valid_payload_is_well_within_the_limit() {
+        use crate::domain::case::{Assessment, CaseEvent, CaseSubmitted};
+        use crate::domain::{Culpability, Priority};
+        // Every text field at its longest, in 4-byte characters.
+        let long = |chars: usize| "𝔄".repeat(chars);
+        let event = DomainEvent::Case(CaseEvent::Submitted(CaseSubmitted {
+            case_id: uuid::Uuid::nil(),
+            subject_ref: long(256),
+            excerpt: long(20_000),
+            assessment: Assessment {
+                culpability: Culpability::Knowingly,
+                confidence: 0.5,
+                rationale: long(4_000),
+            },
+            priority: Priority::Urgent,
+            submitted_by: uuid::Uuid::nil(),
+        }));
+        let encoded = encode(&event).unwrap();
+        assert!(
+            encoded.payload.len() < 128 * 1024,
+            "{}",
+            encoded.payload.len()
+        );
+        let back = decode(
+            encoded.event_type,
+            encoded.schema_version,
+            encoded.codec,
+            &encoded.payload,
+        )
+        .unwrap();
+        assert_eq!(back, event);
     }
 }

@@ -14,6 +14,8 @@ pub mod contract;
 pub mod domain;
 pub mod envelope;
 pub mod hash;
+#[cfg(feature = "testing")]
+pub mod pg_test_cluster;
 pub mod store;
 pub mod timestamp;
 pub mod verify;

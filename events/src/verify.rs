@@ -75,6 +75,11 @@ impl ChainVerifier {
         }
     }
 
+    /// The breaks found so far, in the order found.
+    pub fn failures(&self) -> &[ChainFailure] {
+        &self.failures
+    }
+
     pub fn summary(self) -> VerifySummary {
         VerifySummary {
             streams_checked: self.heads.len() as u64,

@@ -34,6 +34,7 @@ use events::domain::case::{
 use events::domain::revocation::{
     FamilyRevocationReason, RevocationEvent, TokenFamilyRevoked, TokenRefreshed, TokenRevoked,
 };
+use events::domain::system::{DemoStoreMarked, SystemEvent};
 use events::domain::user::{
     UserDisabled, UserEnabled, UserEvent, UserPasswordChanged, UserRegistered, UserRolesChanged,
 };
@@ -182,6 +183,7 @@ fn current_samples() -> Vec<DomainEvent> {
             credential_version: 3,
         })
         .into(),
+        SystemEvent::DemoStoreMarked(DemoStoreMarked {}).into(),
     ]
 }
 
@@ -245,10 +247,13 @@ fn variant_index(event: &DomainEvent) -> usize {
             R::FamilyRevoked(_) => 12,
             R::Refreshed(_) => 13,
         },
+        DomainEvent::System(e) => match e {
+            SystemEvent::DemoStoreMarked(_) => 14,
+        },
     }
 }
 /// How many kinds of event [`variant_index`] knows.
-const EVENT_KINDS: usize = 14;
+const EVENT_KINDS: usize = 15;
 
 // ---- files --------------------------------------------------------------------------------
 

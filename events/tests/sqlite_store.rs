@@ -220,3 +220,32 @@ async fn the_observer_sees_every_commit_with_its_batch_size() {
     assert!(seen.iter().all(|c| c.appends >= 1), "{seen:?}");
     assert_eq!(seen.last().map(|c| c.events), Some(0), "{seen:?}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_its_lock_and_its_logs_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let store = SqliteStore::open_in(&data).expect("open a new store");
+    store
+        .append("s", ExpectedVersion::NoStream, vec![sample_event(1)])
+        .await
+        .expect("append");
+    let mode = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the directory");
+    for name in [
+        "events.sqlite3",
+        "events.sqlite3-wal",
+        "events.sqlite3-shm",
+        "events.sqlite3.lock",
+    ] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+}

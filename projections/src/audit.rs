@@ -84,6 +84,9 @@ pub fn event_data(event: &DomainEvent) -> Value {
             R::FamilyRevoked(p) => to_value(p),
             R::Refreshed(p) => to_value(p),
         },
+        DomainEvent::System(e) => match e {
+            events::domain::system::SystemEvent::DemoStoreMarked(p) => to_value(p),
+        },
     };
     if let Value::Object(fields) = &mut data {
         if let Some(hash) = fields.get_mut("password_hash") {

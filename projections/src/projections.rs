@@ -169,6 +169,8 @@ impl Projections {
             }
             DomainEvent::User(_) => self.users.apply(env),
             DomainEvent::Revocation(_) => self.revocations.apply(env),
+            // Facts about the store: no read model holds them.
+            DomainEvent::System(_) => {}
         }
         if !emit {
             return Vec::new();

@@ -205,6 +205,7 @@ fn decoding_key(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<DecodingKey, Stri
         JwtAlgorithm::Hs256 => return Err("HS256 takes no PEM key".to_owned()),
     };
     key.map_err(|e| e.to_string())
+        .and_then(|k| super::rsa_size::check(algorithm, k))
 }
 
 fn encoding_key(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<EncodingKey, String> {

@@ -13,6 +13,7 @@
 //!   [`login_limits`]: the login's limits built from it; [`password_gate`]: the bound on
 //!   concurrent argon2 runs.
 //! * [`refresh`]: what a refresh token presented again means (a retry or a reuse).
+//! * [`rsa_size`]: RSA keys under 2048 bits are refused.
 
 pub mod check;
 pub mod claims;
@@ -23,6 +24,7 @@ pub mod login_limits;
 pub mod password;
 pub mod password_gate;
 pub mod refresh;
+pub mod rsa_size;
 pub mod secret;
 pub mod tokens;
 

@@ -58,6 +58,8 @@ pub struct FileSettings {
     pub login_failures_per_user_global: Option<i64>,
     pub refresh_rate_per_ip: Option<i64>,
     pub refresh_rate_per_family: Option<i64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `allowed_origins` as the file may write it.

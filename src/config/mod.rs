@@ -5,6 +5,7 @@
 pub mod duration;
 pub mod file;
 pub mod jwt_algorithm;
+pub mod origins;
 pub mod store;
 pub mod trusted_proxies;
 
@@ -21,13 +22,14 @@ use crate::logging::LogFormat;
 use duration::{format_duration, parse_duration, DurationError};
 use file::{FileSettings, OriginList};
 pub use jwt_algorithm::JwtAlgorithm;
+pub use origins::AllowedOrigins;
 pub use store::{StoreUrl, StoreUrlError};
 pub use trusted_proxies::TrustedProxies;
 
 /// The flag names of every setting of `serve` (without `--config`), in the order of the design.
 /// The environment variable of each is `ADJUDICATOR_` and the name in upper snake case; its TOML
 /// key is the name with `_` for `-`.
-pub const FLAGS: [&str; 40] = [
+pub const FLAGS: [&str; 42] = [
     "listen",
     "data-dir",
     "store",
@@ -68,6 +70,8 @@ pub const FLAGS: [&str; 40] = [
     "login-failures-per-user-global",
     "refresh-rate-per-ip",
     "refresh-rate-per-family",
+    "tls-cert",
+    "tls-key",
 ];
 
 /// The resolved, checked settings of the server.
@@ -126,9 +130,9 @@ pub struct Settings {
     pub outbound_queue_bytes: usize,
     /// `--max-connections` on this node, at least 1.
     pub max_connections: usize,
-    /// `--allowed-origins`: `None` lets any origin in. Each entry is `scheme://host[:port]`,
-    /// in ASCII lower case (compare the `Origin` header lower-cased too).
-    pub allowed_origins: Option<Vec<String>>,
+    /// `--allowed-origins`: the server's own origin by default, `*` for any, or a list whose
+    /// entries are `scheme://host[:port]` in ASCII lower case.
+    pub allowed_origins: AllowedOrigins,
     /// `--claim-lease`, never zero.
     pub claim_lease: Duration,
     /// `--max-bad-messages`: malformed WebSocket messages in a row before a 4400 close.
@@ -157,8 +161,18 @@ pub struct Settings {
     /// `--refresh-rate-per-family`: refresh attempts per login (refresh family) per minute, at
     /// least 1.
     pub refresh_rate_per_family: u32,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS and `wss://` with this pair; both or neither.
+    pub tls: Option<TlsFiles>,
     /// `--config`: the TOML file the settings were read from, if any.
     pub config_file: Option<PathBuf>,
+}
+
+/// The PEM files of `--tls-cert` (the certificate chain, leaf first) and `--tls-key` (its
+/// private key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Where a bad value came from.
@@ -292,6 +306,22 @@ fn duration_value(s: &str, allow_zero: bool) -> Result<Duration, String> {
     }
 }
 
+/// The most clock skew `--jwt-leeway` may allow: more would quietly lengthen every token's life
+/// (and the time a revoked-by-expiry token still works), which is what the TTLs are for.
+pub const MAX_JWT_LEEWAY: Duration = Duration::from_secs(5 * 60);
+
+fn leeway_value(s: &str) -> Result<Duration, String> {
+    let leeway = duration_value(s, true)?;
+    if leeway > MAX_JWT_LEEWAY {
+        return Err(format!(
+            "expected a duration of at most {} (clock skew between servers, not a longer \
+             token life)",
+            format_duration(MAX_JWT_LEEWAY)
+        ));
+    }
+    Ok(leeway)
+}
+
 fn positive_duration(s: &str) -> Result<Duration, String> {
     duration_value(s, false)
 }
@@ -387,50 +417,6 @@ fn log_value(s: &str) -> Result<String, String> {
         .map_err(|e| format!("expected a log filter like info or info,adjudicator=debug; {e}"))
 }
 
-const ORIGINS_EXPECTED: &str =
-    "expected a comma-separated list of origins like https://review.example.org";
-
-fn origins_value(s: &str) -> Result<Option<Vec<String>>, String> {
-    s.split(',')
-        .map(|entry| {
-            let entry = entry.trim();
-            check_origin(entry)
-                .map(|()| entry.to_ascii_lowercase())
-                .map_err(|why| format!("{ORIGINS_EXPECTED}; {why}"))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
-/// An origin is `scheme://host[:port]`: no user, path, query, fragment or trailing slash.
-fn check_origin(entry: &str) -> Result<(), String> {
-    if entry.is_empty() {
-        return Err("empty entry".to_owned());
-    }
-    let Some((scheme, host)) = entry.split_once("://") else {
-        return Err(format!("{entry:?} has no scheme such as https://"));
-    };
-    let scheme_ok = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !scheme_ok {
-        return Err(format!("{entry:?} has no scheme such as https://"));
-    }
-    if host.is_empty() {
-        return Err(format!("{entry:?} has no host"));
-    }
-    if host.contains(['/', '?', '#', '@']) || host.contains(char::is_whitespace) {
-        return Err(format!(
-            "{entry:?} is not an origin (no path, trailing slash, user or query)"
-        ));
-    }
-    Ok(())
-}
-
 /// The file's `allowed_origins` as one comma-separated text, like the flag takes it.
 fn origins_text(list: &OriginList) -> String {
     match list {
@@ -447,6 +433,15 @@ impl Settings {
             Some(path) => FileSettings::load(path)?,
             None => FileSettings::default(),
         };
+        Self::resolve_with_file(args, file)
+    }
+
+    /// [`Settings::resolve`] with the file (the one `args.config` names, if any) already read:
+    /// for callers that hold its text rather than a path, such as the fuzz targets.
+    pub fn resolve_with_file(
+        args: &ServeArgs,
+        file: FileSettings,
+    ) -> Result<Settings, ConfigError> {
         let layers = Layers {
             file,
             file_path: args.config.as_deref(),
@@ -518,7 +513,7 @@ impl Settings {
             "jwt-leeway",
             layers.pick(args.jwt_leeway.as_ref(), f.jwt_leeway.clone()),
             Duration::ZERO,
-            |s| duration_value(s, true),
+            leeway_value,
         )?;
         let access_token_ttl = setting(
             "access-token-ttl",
@@ -643,8 +638,8 @@ impl Settings {
                 args.allowed_origins.as_ref(),
                 f.allowed_origins.as_ref().map(origins_text),
             ),
-            None,
-            origins_value,
+            AllowedOrigins::SameOrigin,
+            AllowedOrigins::parse,
         )?;
         let claim_lease = setting(
             "claim-lease",
@@ -739,6 +734,32 @@ impl Settings {
             10,
             count::<u32>,
         )?;
+        let tls_cert = setting(
+            "tls-cert",
+            layers.pick_path(args.tls_cert.as_ref(), f.tls_cert.as_ref()),
+            None,
+            optional_path_value,
+        )?;
+        let tls_key = setting(
+            "tls-key",
+            layers.pick_path(args.tls_key.as_ref(), f.tls_key.as_ref()),
+            None,
+            optional_path_value,
+        )?;
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Inconsistent(
+                    "--tls-cert needs --tls-key (the certificate's private key, PEM)".to_owned(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Inconsistent(
+                    "--tls-key needs --tls-cert (the certificate chain, PEM)".to_owned(),
+                ))
+            }
+        };
 
         if refresh_token_ttl <= access_token_ttl {
             return Err(ConfigError::Inconsistent(format!(
@@ -746,6 +767,11 @@ impl Settings {
                 format_duration(refresh_token_ttl),
                 format_duration(access_token_ttl),
             )));
+        }
+        if demo && !listen.ip().is_loopback() {
+            return Err(ConfigError::Inconsistent(
+                crate::demo_store::DemoRefusal::NotLoopback(listen).to_string(),
+            ));
         }
         check_jwt_keys(
             jwt_algorithm,
@@ -794,8 +820,17 @@ impl Settings {
             login_failures_per_user_global,
             refresh_rate_per_ip,
             refresh_rate_per_family,
+            tls,
             config_file: args.config.clone(),
         })
+    }
+}
+
+impl Settings {
+    /// Whether `--jwt-secret-file` is the default `<data-dir>/jwt-secret`, which the server
+    /// creates on first start (a file named by the flag must exist).
+    pub fn jwt_secret_file_is_default(&self) -> bool {
+        self.jwt_secret_file == self.data_dir.join("jwt-secret")
     }
 }
 
@@ -833,10 +868,7 @@ fn check_jwt_keys(
 impl fmt::Display for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = |d: Duration| format_duration(d);
-        let origins = match &self.allowed_origins {
-            None => "any".to_owned(),
-            Some(list) => list.join(","),
-        };
+        let origins = &self.allowed_origins;
         let config = match &self.config_file {
             None => "none".to_owned(),
             Some(path) => path.display().to_string(),
@@ -856,7 +888,8 @@ impl fmt::Display for Settings {
              max_connections={} allowed_origins={origins} claim_lease={} max_bad_messages={} snapshot_every={} \
              snapshot_interval={} demo={} log={} \
              shutdown_timeout={} max_body_bytes={} trusted_proxies={} \
-             login_failures_per_user_global={} refresh_rate_per_ip={} refresh_rate_per_family={}",
+             login_failures_per_user_global={} refresh_rate_per_ip={} refresh_rate_per_family={} \
+             tls_cert={} tls_key={}",
             self.listen,
             self.data_dir.display(),
             self.store,
@@ -895,6 +928,8 @@ impl fmt::Display for Settings {
             self.login_failures_per_user_global,
             self.refresh_rate_per_ip,
             self.refresh_rate_per_family,
+            key_file(&self.tls.as_ref().map(|t| t.cert.clone())),
+            key_file(&self.tls.as_ref().map(|t| t.key.clone())),
         )
     }
 }

@@ -56,7 +56,7 @@ fn defaults_follow_the_design() {
     assert_eq!(s.outbound_queue_messages, 1024);
     assert_eq!(s.outbound_queue_bytes, 4_194_304);
     assert_eq!(s.max_connections, 100_000);
-    assert_eq!(s.allowed_origins, None);
+    assert_eq!(s.allowed_origins, AllowedOrigins::SameOrigin);
     assert_eq!(s.claim_lease, Duration::from_secs(15 * 60));
     assert!(!s.demo);
     assert_eq!(s.log, "info");
@@ -144,7 +144,7 @@ fn flags_set_every_setting() {
     assert_eq!(s.max_connections, 50);
     assert_eq!(
         s.allowed_origins,
-        Some(vec![
+        AllowedOrigins::List(vec![
             "https://a.example".to_owned(),
             "http://b.example:8080".to_owned()
         ])
@@ -192,7 +192,7 @@ fn file_overrides_defaults_and_flags_override_file() {
     assert_eq!(s.max_connections_per_user, 9);
     assert_eq!(
         s.allowed_origins,
-        Some(vec!["https://file.example".to_owned()])
+        AllowedOrigins::List(vec!["https://file.example".to_owned()])
     );
     assert!(!s.demo);
     assert_eq!(s.log, "warn");
@@ -229,6 +229,7 @@ fn bad_values_name_their_flag() {
         ("jwt-public-key-file", "  "),
         ("jwt-private-key-file", " "),
         ("jwt-leeway", "5"),
+        ("jwt-leeway", "5m1s"),
         ("access-token-ttl", "15"),
         ("refresh-token-ttl", "0s"),
         ("login-failures-per-ip", "0"),
@@ -248,6 +249,7 @@ fn bad_values_name_their_flag() {
         ("allowed-origins", "https://a.example,,https://b.example"),
         ("allowed-origins", "https://a.example/"),
         ("allowed-origins", "a.example"),
+        ("allowed-origins", "*,https://a.example"),
         ("claim-lease", "30m1h"),
         ("log", "info,[=bad"),
         ("log-format", "xml"),
@@ -273,6 +275,100 @@ fn bad_duration_message_is_exact() {
     assert_eq!(
         error_of(&["--heartbeat-interval", "0s"]),
         r#"invalid value for --heartbeat-interval: "0s" (expected a duration greater than zero, like 30s, 15m, 7d)"#
+    );
+}
+
+#[test]
+fn demo_is_refused_beyond_loopback() {
+    assert!(
+        resolve(&["--demo", "--listen", "127.0.0.1:0"])
+            .expect("loopback")
+            .demo
+    );
+    assert!(
+        resolve(&["--demo", "--listen", "[::1]:0"])
+            .expect("loopback")
+            .demo
+    );
+    for listen in ["0.0.0.0:8080", "[::]:8080", "192.0.2.7:8080"] {
+        let shown = error_of(&["--demo", "--listen", listen]);
+        assert!(
+            shown.starts_with(&format!("--demo is refused on --listen {}", listen)),
+            "{shown}"
+        );
+    }
+    assert!(
+        !resolve(&["--listen", "0.0.0.0:8080"])
+            .expect("no demo")
+            .demo
+    );
+}
+
+#[test]
+fn tls_takes_a_certificate_and_its_key_together() {
+    let s = resolve(&[
+        "--tls-cert",
+        "/etc/adj/cert.pem",
+        "--tls-key",
+        "/etc/adj/key.pem",
+    ])
+    .expect("both");
+    assert_eq!(
+        s.tls,
+        Some(TlsFiles {
+            cert: PathBuf::from("/etc/adj/cert.pem"),
+            key: PathBuf::from("/etc/adj/key.pem"),
+        })
+    );
+    assert!(s
+        .to_string()
+        .contains("tls_cert=/etc/adj/cert.pem tls_key=/etc/adj/key.pem"));
+    assert_eq!(resolve(&[]).expect("neither").tls, None);
+    assert_eq!(
+        error_of(&["--tls-cert", "/c.pem"]),
+        "--tls-cert needs --tls-key (the certificate's private key, PEM)"
+    );
+    assert_eq!(
+        error_of(&["--tls-key", "/k.pem"]),
+        "--tls-key needs --tls-cert (the certificate chain, PEM)"
+    );
+    let (_dir, path) = toml_file("tls_cert = \"/f/cert.pem\"\ntls_key = \"/f/key.pem\"\n");
+    let s = resolve(&["--config", path_str(&path)]).expect("from the file");
+    assert_eq!(s.tls.map(|t| t.key), Some(PathBuf::from("/f/key.pem")));
+}
+
+#[test]
+fn jwt_leeway_is_bounded() {
+    assert_eq!(
+        resolve(&["--jwt-leeway", "5m"])
+            .expect("at the bound")
+            .jwt_leeway,
+        MAX_JWT_LEEWAY
+    );
+    assert_eq!(
+        error_of(&["--jwt-leeway", "1h"]),
+        r#"invalid value for --jwt-leeway: "1h" (expected a duration of at most 5m (clock skew between servers, not a longer token life))"#
+    );
+}
+
+#[test]
+fn allowed_origins_default_to_the_servers_own_and_star_opens_them() {
+    assert_eq!(
+        resolve(&[]).expect("valid").allowed_origins,
+        AllowedOrigins::SameOrigin
+    );
+    assert_eq!(
+        resolve(&["--allowed-origins", "*"])
+            .expect("valid")
+            .allowed_origins,
+        AllowedOrigins::Any
+    );
+    let (_dir, path) = toml_file("allowed_origins = [\"*\"]\n");
+    assert_eq!(
+        resolve(&["--config", path_str(&path)])
+            .expect("valid")
+            .allowed_origins,
+        AllowedOrigins::Any
     );
 }
 

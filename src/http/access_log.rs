@@ -1,10 +1,10 @@
 //! Around every request: its [`RequestId`] (in a span that every log line of the request
 //! carries, and in the answer's `X-Request-Id`), one access log line with the query string's
 //! tokens redacted (`?token=…`, the WebSocket's, and any parameter named like a secret never
-//! reach the log), and the HTTP metrics by route template (`/api/v1/cases/{id}/decision`, never
-//! the path itself, so no id becomes a label).
-//! The address is the client's (see `client_ip.rs`: behind `--trusted-proxies`, not the
-//! proxy's).
+//! reach the log; names are judged after percent-decoding, as the server's own query parser
+//! reads them, so `?t%6Fken=…` is redacted too), and the HTTP metrics by route template
+//! (`/api/v1/cases/{id}/decision`, never the path itself, so no id becomes a label). The address
+//! is the client's (see `client_ip.rs`: behind `--trusted-proxies`, not the proxy's).
 
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
@@ -103,11 +103,7 @@ pub fn redact(path: &str, query: &str) -> String {
         .split('&')
         .map(|pair| {
             let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
-            let lower = name.to_ascii_lowercase();
-            if ["token", "secret", "password", "key"]
-                .iter()
-                .any(|s| lower.contains(s))
-            {
+            if names_a_secret(name) {
                 format!("{name}=[redacted]")
             } else {
                 pair.to_owned()
@@ -115,6 +111,17 @@ pub fn redact(path: &str, query: &str) -> String {
         })
         .collect();
     format!("{path}?{}", parts.join("&"))
+}
+
+/// Whether a raw (percent-encoded) parameter name, once decoded as a form name (`+` is a
+/// space), contains a word that secrets go by.
+fn names_a_secret(raw: &str) -> bool {
+    let spaced = raw.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy();
+    let lower = decoded.to_lowercase();
+    ["token", "secret", "password", "key"]
+        .iter()
+        .any(|s| lower.contains(s))
 }
 
 #[cfg(test)]
@@ -133,5 +140,26 @@ mod tests {
         );
         assert_eq!(redact("/a", "status=pending"), "/a?status=pending");
         assert_eq!(redact("/a", ""), "/a");
+    }
+
+    #[test]
+    fn names_are_decoded_before_they_are_judged() {
+        assert_eq!(
+            redact("/api/v1/ws", "t%6Fken=eyJ.x.y"),
+            "/api/v1/ws?t%6Fken=[redacted]"
+        );
+        assert_eq!(redact("/a", "%54OKEN=abc&v=1"), "/a?%54OKEN=[redacted]&v=1");
+        assert_eq!(
+            redact("/a", "access%5Ftoken=abc"),
+            "/a?access%5Ftoken=[redacted]"
+        );
+        assert_eq!(
+            redact("/a", "pass%77ord=hunter2"),
+            "/a?pass%77ord=[redacted]"
+        );
+        assert_eq!(redact("/a", "api+key=abc"), "/a?api+key=[redacted]");
+        // A name that is not valid UTF-8 once decoded is judged on its readable part.
+        assert_eq!(redact("/a", "%FFtoken=abc"), "/a?%FFtoken=[redacted]");
+        assert_eq!(redact("/a", "st%61tus=pending"), "/a?st%61tus=pending");
     }
 }

@@ -3,6 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use events::domain::Role;
+use events::store::MAX_POSITION;
 use events::verify::ChainVerifier;
 use events::{EventEnvelope, EventStore, RecordedEvent};
 use futures_util::stream;
@@ -62,7 +63,7 @@ async fn events_page(
 ) -> Result<HttpResponse, ApiError> {
     who.require(AUDITORS)?;
     let q = query.into_inner();
-    let mut after = number("after", q.after.as_deref(), 0, u64::MAX)?;
+    let mut after = number("after", q.after.as_deref(), 0, MAX_POSITION)?;
     let limit = number("limit", q.limit.as_deref(), 100, PAGE as u64)?.max(1) as usize;
     let user = match q.user_id.as_deref() {
         None | Some("") => None,
@@ -227,7 +228,7 @@ async fn export(
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     who.require(AUDITORS)?;
-    let after = number("after", query.after.as_deref(), 0, u64::MAX)?;
+    let after = number("after", query.after.as_deref(), 0, MAX_POSITION)?;
     let store: Arc<dyn EventStore> = state.store.clone();
     let body = stream::unfold(Some(after), move |cursor| {
         let store = store.clone();

@@ -1,4 +1,5 @@
-//! `Json<T>`: the request body as a typed value, or the protocol's error.
+//! `Json<T>`: the request body as a typed value, or the protocol's error; `JsonOrEmpty<T>` for a
+//! body that may be left out (logout's).
 //!
 //! * a body over `--max-body-bytes` answers 413 `payload_too_large` (counted as it arrives, so a
 //!   huge body is never buffered);
@@ -31,36 +32,75 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<BodyLimit>>()
-            .map_or(64 * 1024, |l| l.0);
-        let content_type = req
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.to_ascii_lowercase());
-        let mut payload = payload.take();
+        let media_type = check_media_type(req);
+        let body = read_body(req, payload);
         Box::pin(async move {
-            if let Some(ct) = content_type {
-                if !ct.starts_with("application/json") && !ct.contains("+json") {
-                    return Err(ApiError::new(
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        "unsupported_media_type",
-                        "send the body as application/json",
-                    ));
-                }
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| ApiError::bad_json(format!("reading the body: {e}")))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            parse(&body).map(Json)
+            media_type?;
+            parse(&body.await?).map(Json)
         })
+    }
+}
+
+/// Like [`Json`] for a body that is optional: an empty body (whatever its media type) is
+/// `T::default()`; a body that is there meets the same limit, media type and rules.
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonOrEmpty<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let media_type = check_media_type(req);
+        let body = read_body(req, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            if body.is_empty() {
+                return Ok(JsonOrEmpty(T::default()));
+            }
+            media_type?;
+            parse(&body).map(JsonOrEmpty)
+        })
+    }
+}
+
+/// A body's `Content-Type`, when given, must be JSON.
+fn check_media_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_ascii_lowercase());
+    match content_type {
+        Some(ct) if !ct.starts_with("application/json") && !ct.contains("+json") => {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Reads the whole body within `--max-body-bytes`, counting as it arrives.
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<web::BytesMut, ApiError>> + 'static {
+    let limit = req
+        .app_data::<web::Data<BodyLimit>>()
+        .map_or(64 * 1024, |l| l.0);
+    let mut payload = payload.take();
+    async move {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_json(format!("reading the body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 

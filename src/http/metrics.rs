@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 
-use super::health::readiness;
+use super::health::node_readiness;
 use super::AppState;
 use crate::metrics::metrics;
 
@@ -17,7 +17,7 @@ const MEASURE_WITHIN: Duration = Duration::from_secs(2);
 pub async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
     let measure = async {
         // Records `adjudicator_ready` as it goes.
-        readiness(&state).await;
+        node_readiness(&state).await;
         metrics().set_projection_lag_seconds(projection_lag_seconds(&state).await);
     };
     if tokio::time::timeout(MEASURE_WITHIN, measure).await.is_err() {

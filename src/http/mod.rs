@@ -9,13 +9,16 @@
 //! | `users.rs` | `/api/v1/users` |
 //! | `cases.rs` | `/api/v1/cases…`, `/api/v1/stats` |
 //! | `audit.rs` | `/api/v1/audit/…` |
+//! | `app.rs` | `/` and `/app/…`: the browser app |
 
 pub mod access_log;
+mod app;
 mod audit;
 pub mod authn;
 mod cases;
 pub mod client_ip;
 pub mod errors;
+pub mod headers;
 mod health;
 pub mod json;
 mod metrics;
@@ -78,8 +81,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(metrics::metrics_text))
         .route("/readyz", web::get().to(health::readyz))
+        .configure(app::routes)
         .service(
             web::scope("/api/v1")
+                .wrap(headers::api_answer())
                 .configure(session::routes)
                 .configure(users::routes)
                 .configure(cases::routes)

@@ -145,7 +145,9 @@ impl ResponseError for ApiError {
         let mut answer = HttpResponse::build(self.status);
         answer.content_type("application/problem+json");
         if let Some(after) = self.retry_after {
-            answer.insert_header(("Retry-After", after.as_secs().max(1).to_string()));
+            // Rounded up: a client that waits what it is told must find the limit let go.
+            let seconds = crate::auth::RetryAfter(after).seconds();
+            answer.insert_header(("Retry-After", seconds.to_string()));
         }
         answer.body(self.body().to_string())
     }
@@ -187,10 +189,10 @@ mod tests {
     }
 
     #[test]
-    fn rate_limits_carry_retry_after_and_the_problem_content_type() {
+    fn rate_limits_carry_retry_after_rounded_up_and_the_problem_content_type() {
         let response = ApiError::rate_limited(Duration::from_millis(2500)).error_response();
         assert_eq!(response.status(), 429);
-        assert_eq!(response.headers().get("Retry-After").unwrap(), "2");
+        assert_eq!(response.headers().get("Retry-After").unwrap(), "3");
         assert_eq!(
             response.headers().get("content-type").unwrap(),
             "application/problem+json"

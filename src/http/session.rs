@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::authn::Authenticated;
 use super::client_ip::client_ip;
-use super::json::Json;
+use super::json::{Json, JsonOrEmpty};
 use super::problem::ApiError;
 use super::{wait_for, AppState};
 use crate::auth::{dummy_verify, verify_password, Grant, PasswordSlot, TokenPair};
@@ -166,13 +166,8 @@ async fn logout(
     state: web::Data<AppState>,
     who: Authenticated,
     req: HttpRequest,
-    body: web::Bytes,
+    JsonOrEmpty(body): JsonOrEmpty<LogoutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: LogoutBody = if body.is_empty() {
-        LogoutBody::default()
-    } else {
-        super::json::parse(&body)?
-    };
     let p = &who.0;
     let expires_at = Timestamp::now().plus(state.refresh_ttl);
     let mut families = vec![p.family];

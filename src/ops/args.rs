@@ -36,6 +36,11 @@ pub struct ReplayArgs {
     /// Snapshot to check the replay against [default: <data-dir>/projections.snapshot].
     #[arg(long, value_name = "PATH")]
     pub snapshot: Option<PathBuf>,
+
+    /// The server secret that authenticates the snapshot, as `serve` uses it
+    /// [default: <data-dir>/jwt-secret].
+    #[arg(long, env = "ADJUDICATOR_JWT_SECRET_FILE", value_name = "PATH")]
+    pub jwt_secret_file: Option<PathBuf>,
 }
 
 /// `adjudicator audit …`.
@@ -118,4 +123,31 @@ pub struct UserAddArgs {
 pub struct UserListArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// `adjudicator store …`.
+#[derive(Debug, Args)]
+pub struct StoreCommandArgs {
+    #[command(subcommand)]
+    pub command: StoreCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every event into an empty store (e.g. SQLite to PostgreSQL), verifying every hash
+    /// chain on the way and the whole target at the end.
+    Copy(CopyArgs),
+}
+
+/// Flags of `adjudicator store copy`.
+#[derive(Debug, Clone, Args)]
+pub struct CopyArgs {
+    /// The store to copy: `sqlite:<data-dir>` (or just the data directory), or a URL such as
+    /// `postgres://…`.
+    #[arg(long, value_name = "STORE")]
+    pub from: String,
+
+    /// The empty store to copy into, in the same form.
+    #[arg(long, value_name = "STORE")]
+    pub to: String,
 }

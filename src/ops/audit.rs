@@ -8,16 +8,19 @@ use events::EventEnvelope;
 use projections::AuditEvent;
 
 use super::args::{ExportArgs, StoreArgs};
+use super::digest::LogDigest;
 use super::{open_store, pages};
 
 /// Checks every chain and prints a summary; an error (non-zero exit) names each break.
 pub async fn verify(args: StoreArgs) -> anyhow::Result<()> {
-    let store = open_store(&args, false)?;
+    let store = open_store(&args, false).await?;
     let mut verifier = ChainVerifier::new();
+    let mut digest = LogDigest::new();
     let mut pages = pages::read_ahead(store, 0);
     while let Some(page) = pages.recv().await {
         for e in &page.context("reading the store")? {
             verifier.check(e);
+            digest.add(e);
         }
     }
     let summary = verifier.summary();
@@ -25,6 +28,7 @@ pub async fn verify(args: StoreArgs) -> anyhow::Result<()> {
         "streams checked: {}, events checked: {}, ok: {}",
         summary.streams_checked, summary.events_checked, summary.ok
     );
+    println!("log digest: {}", digest.finish());
     for f in &summary.failures {
         println!(
             "BROKEN {} at version {} (position {}): {}",
@@ -39,7 +43,7 @@ pub async fn verify(args: StoreArgs) -> anyhow::Result<()> {
 
 /// Writes NDJSON, one audit event per line, in position order.
 pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.store, false)?;
+    let store = open_store(&args.store, false).await?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
             std::fs::File::create(path)

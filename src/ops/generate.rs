@@ -20,7 +20,7 @@ const IN_FLIGHT: usize = 64;
 const LEASE: Duration = Duration::from_secs(900);
 
 pub async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.store, true)?;
+    let store = open_store(&args.store, true).await?;
     let staff = register_staff(store.as_ref()).await?;
     let started = Instant::now();
     let mut planned = 0u64;

@@ -5,16 +5,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
+
 use events::EventStore;
 use projections::Projections;
 
 use super::args::ReplayArgs;
 use super::{open_store, pages};
-use crate::projector::snapshot_file;
+use crate::auth::load_or_create_secret;
 use crate::projector::startup::load_models;
+use crate::projector::{snapshot_file, SnapshotFile, SnapshotKey};
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.store, false)?;
+    let store = open_store(&args.store, false).await?;
     let started = Instant::now();
     let full = fold_from(store.clone(), Projections::new()).await?;
     let seconds = started.elapsed().as_secs_f64();
@@ -23,12 +26,33 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         "replayed {events} events in {seconds:.2}s: {:.0} events/s",
         events as f64 / seconds.max(1e-9)
     );
+    // What the replay built, comparable across stores (e.g. both sides of a `store copy`).
+    println!(
+        "read models: {} cases, {} users; stats {:?}",
+        full.cases().len(),
+        full.users().len(),
+        full.stats()
+    );
 
     let path = args
         .snapshot
         .unwrap_or_else(|| args.store.data_dir.join(snapshot_file::FILE_NAME));
+    if !path.exists() {
+        println!("no snapshot to compare with: the live models are a replay themselves");
+        return Ok(());
+    }
+    let secret_file = args
+        .jwt_secret_file
+        .unwrap_or_else(|| args.store.data_dir.join("jwt-secret"));
+    // Read only: a replay never creates the server's secret.
+    let secret = load_or_create_secret(&secret_file, false)
+        .context("the snapshot is authenticated with the server secret")?;
+    let snapshot = SnapshotFile {
+        path,
+        key: SnapshotKey::derive(secret.expose()),
+    };
     let started = Instant::now();
-    let start = load_models(store.as_ref(), &path).await;
+    let start = load_models(store.as_ref(), &snapshot).await;
     if let Some(why) = &start.ignored {
         println!("snapshot not used: {why}");
     }

@@ -23,7 +23,7 @@ pub async fn add(args: UserAddArgs) -> anyhow::Result<()> {
     }
     let password = read_password()?;
     check_password_policy(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = open_store(&args.store, true)?;
+    let store = open_store(&args.store, true).await?;
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .context("hashing task")??;
@@ -66,7 +66,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 pub async fn list(args: UserListArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.store, false)?;
+    let store = open_store(&args.store, false).await?;
     let models = super::replay::fold_from(store, Projections::new()).await?;
     let mut users: Vec<_> = models.users().iter().map(|u| u.view()).collect();
     users.sort_by(|a, b| a.username.cmp(&b.username));

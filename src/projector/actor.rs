@@ -11,7 +11,6 @@
 //! written to disk on a blocking thread, at most one at a time. On a timer it forgets the
 //! revocations of tokens that have expired (`prune_interval`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use events::hash::Hash;
 use events::{EventEnvelope, EventStore, RecordedEvent, StoreError};
 use projections::{Projections, Update};
 
-use super::snapshot_file::{self, Snapshot};
+use super::snapshot_file::{self, Snapshot, SnapshotFile};
 use crate::metrics::{actor_handled, metrics, ActorKind, Ticket};
 
 /// Updates caused by one event, shared by every recipient.
@@ -116,8 +115,8 @@ pub struct SaveSnapshot;
 
 #[derive(Clone, Debug)]
 pub struct ProjectorConfig {
-    /// Where snapshots go; `None` disables them.
-    pub snapshot_path: Option<PathBuf>,
+    /// Where snapshots go, and their key; `None` disables them.
+    pub snapshot: Option<SnapshotFile>,
     /// Save after this many events…
     pub snapshot_every_events: u64,
     /// …or after this long, whichever comes first (if anything changed).
@@ -132,7 +131,7 @@ pub struct ProjectorConfig {
 impl Default for ProjectorConfig {
     fn default() -> Self {
         ProjectorConfig {
-            snapshot_path: None,
+            snapshot: None,
             snapshot_every_events: 50_000,
             snapshot_interval: Duration::from_secs(30),
             prune_interval: Duration::from_secs(60),
@@ -269,7 +268,7 @@ impl Projector {
     /// Encodes the models now and writes them on a blocking thread, unless one is being
     /// written already or nothing changed since the last. Answers whether it started one.
     fn start_snapshot(&mut self, ctx: &mut Context<Self>) -> bool {
-        let Some(path) = self.config.snapshot_path.clone() else {
+        let Some(file) = self.config.snapshot.clone() else {
             return false;
         };
         let position = self.models.position();
@@ -290,7 +289,7 @@ impl Projector {
             payload,
         };
         let task = tokio::task::spawn_blocking(move || {
-            snapshot_file::write(&path, &snapshot).map_err(|e| e.to_string())
+            snapshot_file::write(&file, &snapshot).map_err(|e| e.to_string())
         });
         ctx.spawn(
             async move {
@@ -400,7 +399,7 @@ impl Handler<SaveSnapshot> for Projector {
     type Result = ResponseFuture<Result<(), String>>;
 
     fn handle(&mut self, _: SaveSnapshot, ctx: &mut Context<Self>) -> Self::Result {
-        if self.config.snapshot_path.is_none() {
+        if self.config.snapshot.is_none() {
             return Box::pin(async { Ok(()) });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -1,17 +1,15 @@
 //! Where the projector starts: the last good snapshot, or nothing.
 //!
-//! A snapshot is used only if it is intact (its checksum holds, its bytes decode) and anchored in
-//! this store (the event at its checkpoint position has the hash the snapshot recorded). Anything
+//! A snapshot is used only if it is intact and ours (its authentication code verifies with this
+//! server's key, its bytes decode) and anchored in this store (the event at its checkpoint position has the hash the snapshot recorded). Anything
 //! else is reported and ignored: the projector then replays from position 0, which is slower but
 //! never wrong.
-
-use std::path::Path;
 
 use events::hash::{Hash, GENESIS};
 use events::EventStore;
 use projections::Projections;
 
-use super::snapshot_file;
+use super::snapshot_file::{self, SnapshotFile};
 
 /// The models to start from and the hash of the event at their checkpoint.
 pub struct Start {
@@ -21,14 +19,15 @@ pub struct Start {
     pub ignored: Option<String>,
 }
 
-pub async fn load_models(store: &dyn EventStore, path: &Path) -> Start {
+pub async fn load_models(store: &dyn EventStore, file: &SnapshotFile) -> Start {
+    let path = file.path.as_path();
     let from_scratch = |ignored| Start {
         models: Projections::new(),
         anchor: GENESIS,
         ignored,
     };
-    let read_path = path.to_path_buf();
-    let read = tokio::task::spawn_blocking(move || snapshot_file::read(&read_path)).await;
+    let to_read = file.clone();
+    let read = tokio::task::spawn_blocking(move || snapshot_file::read(&to_read)).await;
     let snapshot = match read {
         Ok(Ok(Some(s))) => s,
         Ok(Ok(None)) => return from_scratch(None),

@@ -3,6 +3,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | `route.rs` | `GET /api/v1/ws`: checks before and after the upgrade |
+//! | `origin.rs` | the `Origin` check against `--allowed-origins` |
 //! | `session.rs` | the session actor |
 //! | `registry/` | the registry actor: limits, heartbeats, topics, fan-out (`mod.rs`); operators' messages and the drain (`operators.rs`) |
 //! | `outbound.rs` | a session's bounded outbound queue and its writer |
@@ -11,6 +12,7 @@
 //! | `admin.rs` | the operators' endpoints |
 
 pub mod admin;
+pub mod origin;
 pub mod outbound;
 pub mod protocol;
 pub mod recent;
@@ -30,7 +32,7 @@ pub struct WsContext {
     pub registry: MeteredAddr<Registry>,
     pub session: SessionConfig,
     pub max_frame_bytes: usize,
-    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_origins: crate::config::AllowedOrigins,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

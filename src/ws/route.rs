@@ -40,14 +40,19 @@ pub async fn upgrade(
     state: web::Data<AppState>,
     ws: web::Data<WsContext>,
 ) -> Result<HttpResponse, ApiError> {
-    if let (Some(allowed), Some(origin)) = (&ws.allowed_origins, req.headers().get("origin")) {
-        let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        if !allowed.contains(&origin) {
+    if let Some(origin) = req.headers().get("origin") {
+        let origin = origin.to_str().unwrap_or("");
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        if !super::origin::allowed(&ws.allowed_origins, origin, host) {
             metrics().connection(ConnectionStatus::RejectedOrigin);
             tracing::info!(
                 status = 403,
                 reason = "origin",
-                origin = ?truncated(&origin),
+                origin = ?truncated(origin),
                 "WebSocket refused: origin not allowed"
             );
             return Err(ApiError::forbidden("this origin may not open a WebSocket"));

@@ -28,14 +28,22 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Log lines the server printed after it started listening.
     pub log: mpsc::Receiver<String>,
+    /// Log lines the server printed before it listened, the "listening on" line included.
+    pub startup_log: Vec<String>,
 }
 
 impl Server {
     /// Starts the server with `args` after `serve --listen 127.0.0.1:0 --data-dir <dir>`, and
     /// waits for the "listening on" line.
     pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        Server::start_at(data_dir, "127.0.0.1:0", args)
+    }
+
+    /// Starts the server listening on `listen` (e.g. the address a stopped server had), with
+    /// `args` after `serve --listen <listen> --data-dir <dir>`.
+    pub fn start_at(data_dir: &Path, listen: &str, args: &[&str]) -> Server {
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(args)
             .env("ADJUDICATOR_LOG", "info")
@@ -52,11 +60,17 @@ impl Server {
                 }
             }
         });
+        let mut startup_log = Vec::new();
         let base_url = loop {
-            let line = rx
-                .recv_timeout(START_DEADLINE)
-                .expect("the server printed its address in time");
-            if let Some(address) = listening_on(&line) {
+            let line = rx.recv_timeout(START_DEADLINE).unwrap_or_else(|e| {
+                panic!(
+                    "the server did not print its address ({e}); it printed:\n{}",
+                    startup_log.join("\n")
+                )
+            });
+            let address = listening_on(&line);
+            startup_log.push(line);
+            if let Some(address) = address {
                 break address;
             }
         };
@@ -65,6 +79,23 @@ impl Server {
             base_url,
             data_dir: data_dir.to_path_buf(),
             log: rx,
+            startup_log,
+        }
+    }
+
+    /// Waits for the next log line that contains `needle` (skipping the others); fails the test
+    /// if none comes within 30 seconds.
+    pub fn log_line_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
         }
     }
 
@@ -107,6 +138,33 @@ pub fn run_to_end(args: &[&str]) -> (ExitStatus, String) {
     (
         out.status,
         String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `adjudicator <args>` to the end with `stdin` (if any) as its standard input.
+pub fn run_with_input(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(binary())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run adjudicator");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wait")
+}
+
+/// Standard output then standard error of a finished run, for assertions and their messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     )
 }
 
@@ -408,5 +466,7 @@ pub fn assert_audit_event_shape(event: &Value) {
     }
 }
 
+pub mod browser;
 pub mod prometheus;
+pub mod seed;
 pub mod ws;

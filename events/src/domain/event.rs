@@ -6,6 +6,7 @@
 
 use super::case::CaseEvent;
 use super::revocation::RevocationEvent;
+use super::system::SystemEvent;
 use super::user::UserEvent;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +14,7 @@ pub enum DomainEvent {
     Case(CaseEvent),
     User(UserEvent),
     Revocation(RevocationEvent),
+    System(SystemEvent),
 }
 
 impl DomainEvent {
@@ -42,6 +44,9 @@ impl DomainEvent {
                 R::FamilyRevoked(_) => "token_family_revoked",
                 R::Refreshed(_) => "token_refreshed",
             },
+            DomainEvent::System(e) => match e {
+                SystemEvent::DemoStoreMarked(_) => "demo_store_marked",
+            },
         }
     }
 
@@ -64,6 +69,12 @@ impl From<CaseEvent> for DomainEvent {
 impl From<UserEvent> for DomainEvent {
     fn from(e: UserEvent) -> Self {
         DomainEvent::User(e)
+    }
+}
+
+impl From<SystemEvent> for DomainEvent {
+    fn from(e: SystemEvent) -> Self {
+        DomainEvent::System(e)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod case;
 pub mod error;
 pub mod event;
 pub mod revocation;
+pub mod system;
 pub mod user;
 pub mod values;
 

@@ -9,7 +9,11 @@
 //!   order, first those already stored and then those appended later, with nothing skipped in
 //!   between, however writers interleave.
 
+mod batch;
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
 mod observer;
+pub mod postgres;
 pub mod sqlite;
 mod subscription;
 
@@ -109,6 +113,26 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The position of the last event (0 for an empty store).
     async fn head_position(&self) -> Result<u64, StoreError>;
+
+    /// Several appends, applied in the order given, each on its own terms (a conflict in one
+    /// leaves the others to succeed or fail alone); answers in the same order. For bulk work
+    /// such as `store copy`: a backend that commits in groups queues them all at once, so they
+    /// share commits and keep their order. This default appends one after the other.
+    async fn append_many(&self, appends: Vec<Append>) -> Vec<Result<AppendResult, StoreError>> {
+        let mut results = Vec::with_capacity(appends.len());
+        for a in appends {
+            results.push(self.append(&a.stream, a.expected, a.events).await);
+        }
+        results
+    }
+}
+
+/// One append of [`EventStore::append_many`].
+#[derive(Clone, Debug)]
+pub struct Append {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<EventData>,
 }
 
 /// Checks what every backend refuses before touching storage.
@@ -127,6 +151,18 @@ pub fn validate_append(stream: &str, events: &[EventData]) -> Result<(), StoreEr
         )));
     }
     Ok(())
+}
+
+/// The largest position (and stream version) a store holds or reads from: SQL backends keep
+/// them as signed 64-bit integers.
+pub const MAX_POSITION: u64 = i64::MAX as u64;
+
+/// Refuses a position or version above [`MAX_POSITION`], which a cast to SQL's signed integer
+/// would wrap to a negative number (and so read from the start).
+pub fn validate_position(what: &str, n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| {
+        StoreError::InvalidRequest(format!("{what} {n} is above the largest, {MAX_POSITION}"))
+    })
 }
 
 pub fn validate_limit(limit: usize) -> Result<(), StoreError> {

@@ -14,14 +14,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
+use super::batch::{queue_append, queue_appends, AppendRequest};
 use super::{
-    catch_up_then_live, validate_append, validate_limit, AppendResult, CommitObserver, EventStore,
-    ExpectedVersion, StoreError, Subscription,
+    catch_up_then_live, validate_append, validate_limit, validate_position, Append, AppendResult,
+    CommitObserver, EventStore, ExpectedVersion, StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
-use writer::{AppendRequest, Writer};
+use writer::Writer;
 
 /// Takes the store's write lock (`<file>.lock`), held by the writer thread for as long as it
 /// runs: one writing process per store, because the writer keeps the head position in memory.
@@ -29,7 +30,7 @@ fn lock_for_writing(path: &Path) -> Result<std::fs::File, StoreError> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     let lock_path = PathBuf::from(name);
-    let file = std::fs::OpenOptions::new()
+    let file = private_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -42,6 +43,49 @@ fn lock_for_writing(path: &Path) -> Result<std::fs::File, StoreError> {
             path.display()
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(schema::corrupt(&lock_path, e)),
+    }
+}
+
+/// Options that create a file readable and writable by its owner only (0600): the store holds
+/// password hashes. SQLite gives its `-wal` and `-shm` files the mode of the database file.
+fn private_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Creates the store file empty and private when it does not exist yet, so that SQLite (which
+/// would create it with the process's umask) finds it there; an empty file is a new store.
+fn create_private_if_missing(path: &Path) -> Result<(), StoreError> {
+    match private_options().write(true).create_new(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(schema::corrupt(path, e)),
+    }
+}
+
+/// Creates a directory and its missing parents, the last one private (0700).
+fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    match builder.create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        other => other,
     }
 }
 
@@ -82,6 +126,7 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let lock = lock_for_writing(&path)?;
+        create_private_if_missing(&path)?;
         let conn = schema::open_writer(&path)?;
         let head = writer::read_head(&conn).map_err(|e| schema::corrupt(&path, e))?;
         let (head_tx, head_rx) = watch::channel(head);
@@ -135,7 +180,7 @@ impl SqliteStore {
         })
     }
 
-    /// Opens `<data_dir>/events.sqlite3`, creating the directory if needed.
+    /// Opens `<data_dir>/events.sqlite3`, creating the directory (mode 0700) if needed.
     pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_in_observed(data_dir, None)
     }
@@ -146,7 +191,7 @@ impl SqliteStore {
         observer: Option<Arc<dyn CommitObserver>>,
     ) -> Result<Self, StoreError> {
         let dir = data_dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| schema::corrupt(dir, e))?;
+        create_private_dir_all(dir).map_err(|e| schema::corrupt(dir, e))?;
         Self::open_observed(dir.join(FILE_NAME), observer)
     }
 
@@ -205,23 +250,12 @@ impl EventStore for SqliteStore {
         events: Vec<EventData>,
     ) -> Result<AppendResult, StoreError> {
         validate_append(stream, &events)?;
-        let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            stream: stream.to_owned(),
-            expected,
-            events,
-            reply,
-        };
         let Some(appends) = &self.inner.appends else {
             return Err(StoreError::InvalidRequest(
                 "the store was opened read-only".into(),
             ));
         };
-        appends
-            .send(request)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        queue_append(appends, stream, expected, events).await
     }
 
     async fn read_stream(
@@ -231,6 +265,7 @@ impl EventStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_limit(limit)?;
+        let from_version = validate_position("version", from_version)?;
         let stream = stream.to_owned();
         self.with_reader(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
@@ -240,7 +275,7 @@ impl EventStore for SqliteStore {
             ))?;
             let found = stmt
                 .query_map(
-                    rusqlite::params![stream, from_version as i64, limit as i64],
+                    rusqlite::params![stream, from_version, limit as i64],
                     rows::read,
                 )?
                 .collect();
@@ -251,13 +286,14 @@ impl EventStore for SqliteStore {
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_limit(limit)?;
+        let after = validate_position("position", after)?;
         self.with_reader(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
                 rows::COLUMNS
             ))?;
             let found = stmt
-                .query_map(rusqlite::params![after as i64, limit as i64], rows::read)?
+                .query_map(rusqlite::params![after, limit as i64], rows::read)?
                 .collect();
             found
         })
@@ -278,5 +314,19 @@ impl EventStore for SqliteStore {
         }
         // Read-only: another process may be writing, so ask the file.
         self.with_reader(writer::read_head).await
+    }
+
+    async fn append_many(&self, appends: Vec<Append>) -> Vec<Result<AppendResult, StoreError>> {
+        match &self.inner.appends {
+            Some(queue) => queue_appends(queue, appends).await,
+            None => appends
+                .iter()
+                .map(|_| {
+                    Err(StoreError::InvalidRequest(
+                        "the store was opened read-only".into(),
+                    ))
+                })
+                .collect(),
+        }
     }
 }

@@ -12,24 +12,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::rows;
-use crate::envelope::{EventData, RecordedEvent};
-use crate::hash::{chain_hash, Hash, GENESIS};
+use crate::envelope::EventData;
+use crate::hash::{Hash, GENESIS};
+use crate::store::batch::{plan_batch, AppendRequest};
 use crate::store::{AppendResult, CommitObserver, CommitStats, ExpectedVersion, StoreError};
 
 /// Requests the writer takes into one transaction at most.
 const MAX_BATCH_REQUESTS: usize = 512;
 /// Events the writer takes into one transaction at most (a request is never split).
 const MAX_BATCH_EVENTS: usize = 8_192;
-
-pub(super) struct AppendRequest {
-    pub stream: String,
-    pub expected: ExpectedVersion,
-    pub events: Vec<EventData>,
-    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
-}
 
 /// Stream heads the writer remembers at most between batches (it forgets them all when full,
 /// and looks them up again as needed).
@@ -124,65 +118,36 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // Heads as this batch leaves them; merged into the cache only once the batch commits.
-        let mut heads: HashMap<String, (u64, Hash)> = HashMap::new();
-        let mut results = Vec::with_capacity(requests.len());
-        let mut position = self.head;
-        {
+        let planned = {
             let mut insert = tx.prepare_cached(rows::INSERT)?;
             let mut last = tx.prepare_cached(
                 "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1",
             )?;
-            for (stream, expected, events) in requests {
-                let (mut version, mut prev) = match heads.get(&stream).or(self.heads.get(&stream)) {
-                    Some(h) => *h,
+            let cached = &self.heads;
+            plan_batch(
+                self.head,
+                requests,
+                |stream| match cached.get(stream) {
+                    Some(head) => Ok(*head),
                     None => last
-                        .query_row([&stream], |r| {
+                        .query_row([stream], |r| {
                             Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Hash>(1)?))
                         })
-                        .optional()?
-                        .unwrap_or((0, GENESIS)),
-                };
-                if !expected.admits(version) {
-                    results.push(Err(StoreError::Conflict {
-                        stream,
-                        expected,
-                        actual: version,
-                    }));
-                    continue;
-                }
-                let mut positions = Vec::with_capacity(events.len());
-                for data in events {
-                    version += 1;
-                    position += 1;
-                    let hash = chain_hash(&prev, &stream, version, &data);
-                    let recorded = RecordedEvent {
-                        position,
-                        stream: stream.clone(),
-                        version,
-                        data,
-                        prev_hash: prev,
-                        hash,
-                    };
-                    rows::insert(&mut insert, &recorded)?;
-                    positions.push(position);
-                    prev = hash;
-                }
-                heads.insert(stream, (version, prev));
-                results.push(Ok(AppendResult {
-                    stream_version: version,
-                    positions,
-                }));
-            }
-        }
+                        .optional()
+                        .map(|found| found.unwrap_or((0, GENESIS))),
+                },
+                |recorded| rows::insert(&mut insert, &recorded),
+            )?
+        };
         let committing = Instant::now();
         tx.commit()?;
         let commit = committing.elapsed();
-        if self.heads.len() + heads.len() > MAX_CACHED_HEADS {
+        // The batch's heads join the cache only now that it is committed.
+        if self.heads.len() + planned.heads.len() > MAX_CACHED_HEADS {
             self.heads.clear();
         }
-        self.heads.extend(heads);
-        Ok((results, position, commit))
+        self.heads.extend(planned.heads);
+        Ok((planned.results, planned.head, commit))
     }
 }
 
