@@ -1,79 +1,221 @@
 #!/usr/bin/env bash
-# Starts a release server in demo mode on a fresh data directory with limits that let one
-# machine open this many sessions, runs the three WebSocket measurements against it, prints
-# their tables and stops the server.
+# Runs the push-path table of issue 11 against a release build of the server and prints it
+# (measure | figure | target | load average). Each row gets a fresh server on a fresh data
+# directory and its own port; the server is pinned to one core (SERVER_CPU, default 0) and the
+# load generator to another (LOADGEN_CPU, default 1). Everything talks to 127.0.0.1 only, and
+# every scenario is bounded in time and count.
 #
-#   loadgen/run.sh                    # build (release) and run all three
-#   loadgen/run.sh connect fanout     # only these
+#   loadgen/run.sh                          # build (release) and run every row
+#   loadgen/run.sh --quick                  # smaller counts and shorter runs: a smoke run
+#   loadgen/run.sh --server path/to/adjudicator --label "branch x"   # any build
+#   loadgen/run.sh cpu latency              # only these rows
 #
-# Knobs (environment): PORT (default 18080), RATE (200), CONNECT_SECONDS (10), SUBSCRIBERS (1000),
-# DECISIONS (50), SESSIONS (10000), LOG_FILTER (the server's --log, info), NO_BUILD=1 to use
-# the binaries as they are.
+# Rows: calibrate cpu max latency http idle storm startup churn.
+# Options: --quick, --server PATH (not built), --label TEXT (the figures' column), --no-build.
+# Environment: SERVER_CPU, LOADGEN_CPU, PORT (first port, default 18100), LOG_FILTER (the
+# server's --log, default info), STORE_CACHE (generated stores are kept here, default
+# target/loadgen-stores), KEEP_LOGS=1 (keep each row's output and server log).
 set -euo pipefail
+export RUST_BACKTRACE=0
 
 cd "$(dirname "$0")/.."
-PORT=${PORT:-18080}
-RATE=${RATE:-200}
-CONNECT_SECONDS=${CONNECT_SECONDS:-10}
-SUBSCRIBERS=${SUBSCRIBERS:-1000}
-DECISIONS=${DECISIONS:-50}
-SESSIONS=${SESSIONS:-10000}
+QUICK=
+SERVER=
+LABEL="this build"
+BUILD=1
+ROWS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) QUICK=1 ;;
+    --server) SERVER=$(realpath "$2"); shift ;;
+    --label) LABEL=$2; shift ;;
+    --no-build) BUILD= ;;
+    -h | --help) sed -n '2,/^set -e/p' "$0" | grep '^#'; exit 0 ;;
+    -*) echo "unknown option $1" >&2; exit 2 ;;
+    *) ROWS+=("$1") ;;
+    esac
+    shift
+done
+[ ${#ROWS[@]} -eq 0 ] && ROWS=(calibrate cpu max latency http idle storm startup churn)
+
+SERVER_CPU=${SERVER_CPU:-0}
+LOADGEN_CPU=${LOADGEN_CPU:-1}
+PORT=${PORT:-18100}
 LOG_FILTER=${LOG_FILTER:-info}
-WHICH=("$@")
-[ ${#WHICH[@]} -eq 0 ] && WHICH=(connect fanout idle)
+STORE_CACHE=${STORE_CACHE:-target/loadgen-stores}
 
-if [ -z "${NO_BUILD:-}" ]; then
-    cargo build --release -p adjudicator -p adjudicator-loadgen
+if [ -n "$QUICK" ]; then
+    SUBS=300 CPU_RATE=10 SECONDS_=3 LAT_SUBS=200 DEC_RATE=20 HTTP_SUBS=300
+    IDLE=1000 STORM=200 STORM_EVENTS=20000 START_EVENTS=50000 CHURN=300 ROUNDS=3
+    SEARCH=(--start-rate 5 --max-rate 20 --seconds 2 --bisections 1 --min-samples 10) CAL=(--connections 200 --seconds 1)
+else
+    SUBS=2000 CPU_RATE=10 SECONDS_=10 LAT_SUBS=1000 DEC_RATE=20 HTTP_SUBS=2000
+    IDLE=10000 STORM=1000 STORM_EVENTS=200000 START_EVENTS=1000000 CHURN=3000 ROUNDS=8
+    SEARCH=(--start-rate 2.5 --max-rate 160 --seconds 4 --bisections 3) CAL=(--connections 2000 --seconds 3)
 fi
-SERVER=target/release/adjudicator
-LOADGEN=target/release/adjudicator-loadgen
-URL="http://127.0.0.1:$PORT"
 
-# The server holds one descriptor per session: ask for 65536, or take the hard limit where
-# that is lower (an unprivileged or containerised shell cannot raise it).
+if [ -n "$BUILD" ]; then
+    if [ -n "$SERVER" ]; then
+        cargo build --release -p adjudicator-loadgen
+    else
+        cargo build --release -p adjudicator -p adjudicator-loadgen
+    fi
+fi
+SERVER=${SERVER:-$PWD/target/release/adjudicator}
+LOADGEN=$PWD/target/release/adjudicator-loadgen
+command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
+
+# The server and the load generator each hold one descriptor per session: ask for 65536, or
+# take the hard limit where that is lower (a container may not allow more).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-echo "open-file limit for the server: $(ulimit -n)"
 
-DATA=$(mktemp -d)
-LOG="$DATA/server.log"
+WORK=$(mktemp -d)
 SERVER_PID=
 stop_server() {
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID"
         wait "$SERVER_PID" 2>/dev/null || true
     fi
-    rm -rf "$DATA"
+    SERVER_PID=
 }
-trap stop_server EXIT
+cleanup() {
+    stop_server
+    if [ -n "${KEEP_LOGS:-}" ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
 
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# start_server DATA_DIR PORT [extra flags]: pinned, demo users, limits for one load generator.
 start_server() {
-    "$SERVER" serve --demo --listen "127.0.0.1:$PORT" --data-dir "$DATA" \
+    local data=$1 port=$2
+    shift 2
+    taskset -c "$SERVER_CPU" "$SERVER" serve --demo --listen "127.0.0.1:$port" --data-dir "$data" \
         --max-connections-per-user 100000 --connect-attempts-per-ip 1000000 \
-        --log "$LOG_FILTER" >"$LOG" 2>&1 &
+        --log "$LOG_FILTER" "$@" >"$data.log" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 1 100); do
-        if curl -fsS "$URL/readyz" >/dev/null 2>&1; then
-            return 0
-        fi
+    for _ in $(seq 1 1200); do
+        if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then return 0; fi
+        kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
-    echo "the server did not become ready; its log:" >&2
-    cat "$LOG" >&2
+    echo "the server on port $port did not become ready; its log:" >&2
+    tail -20 "$data.log" >&2
     exit 1
 }
 
-start_server
-echo "server pid $SERVER_PID on $URL (data in $DATA); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
+# store EVENTS: a data directory holding a generated store of that many events (generated once
+# into STORE_CACHE, copied fresh for each use, without any saved read models).
+store() {
+    local events=$1 cached="$STORE_CACHE/events-$1" dir
+    if [ ! -f "$cached/events.sqlite3" ]; then
+        echo "generating a store of $events events into $cached (once)…" >&2
+        rm -rf "$cached.tmp"
+        mkdir -p "$STORE_CACHE"
+        "$SERVER" bench generate --data-dir "$cached.tmp" --events "$events" >&2
+        mv "$cached.tmp" "$cached"
+    fi
+    dir=$(mktemp -d -p "$WORK" "store-$events.XXXX")
+    cp -a "$cached/." "$dir/"
+    rm -f "$dir/projections.snapshot"
+    echo "$dir"
+}
 
-for what in "${WHICH[@]}"; do
-    case "$what" in
-    connect) "$LOADGEN" connect --url "$URL" --rate "$RATE" --seconds "$CONNECT_SECONDS" ;;
-    fanout) "$LOADGEN" fanout --url "$URL" --subscribers "$SUBSCRIBERS" --decisions "$DECISIONS" ;;
-    idle) "$LOADGEN" idle --url "$URL" --sessions "$SESSIONS" --pid "$SERVER_PID" ;;
+declare -A FIGURE LOAD
+# measure ROW KEY CMD...: runs a loadgen command pinned, shows its output, keeps RESULT KEY.
+measure() {
+    local row=$1 key=$2 out="$WORK/$1.out" before
+    shift 2
+    before=$(load1)
+    echo "=== $row: $*" | sed "s|$LOADGEN|adjudicator-loadgen|"
+    if ! taskset -c "$LOADGEN_CPU" "$LOADGEN" "$@" | tee "$out"; then
+        FIGURE[$row]="${FIGURE[$row]:+${FIGURE[$row]}; }FAILED (see output above)"
+    else
+        local got
+        got=$(sed -n "s/^RESULT $key //p" "$out" | tail -1)
+        FIGURE[$row]="${FIGURE[$row]:+${FIGURE[$row]}; }${got:-no result}"
+    fi
+    LOAD[$row]="${LOAD[$row]:+${LOAD[$row]}; }$before → $(load1)"
+}
+
+# with_server ROW KEY DATA_DIR LOADGEN_ARGS...: a fresh server for one row.
+N=0
+with_server() {
+    local row=$1 key=$2 data=$3 port=$((PORT + N))
+    shift 3
+    N=$((N + 1))
+    start_server "$data" "$port"
+    measure "$row" "$key" "$@" --url "http://127.0.0.1:$port" --pid "$SERVER_PID"
+    stop_server
+}
+
+fresh() { mktemp -d -p "$WORK" "data.XXXX"; }
+
+for row in "${ROWS[@]}"; do
+    case "$row" in
+    calibrate)
+        measure calibrate calibrate calibrate "${CAL[@]}" --sender-cpu "$SERVER_CPU" ;;
+    cpu)
+        with_server cpu cpu "$(fresh)" fanout --subscribers "$SUBS" --rate "$CPU_RATE" --seconds "$SECONDS_" ;;
+    max)
+        with_server max max "$(fresh)" search --subscribers "$SUBS" "${SEARCH[@]}" ;;
+    latency)
+        with_server latency last "$(fresh)" fanout --submit decisions --subscribers "$LAT_SUBS" \
+            --rate "$DEC_RATE" --seconds "$SECONDS_" ;;
+    http)
+        with_server http http "$(fresh)" fanout --submit decisions --subscribers "$HTTP_SUBS" \
+            --rate "$DEC_RATE" --seconds "$SECONDS_" ;;
+    idle)
+        with_server idle idle "$(fresh)" idle --sessions "$IDLE" ;;
+    storm)
+        with_server storm storm "$(store "$STORM_EVENTS")" storm --sessions "$STORM" ;;
+    startup)
+        data=$(store "$START_EVENTS")
+        port=$((PORT + N))
+        N=$((N + 1))
+        # The first start replays the store and saves the read models when it stops.
+        start_server "$data" "$port"
+        stop_server
+        for _ in 1 2; do
+            measure startup startup startup --url "http://127.0.0.1:$port" -- \
+                taskset -c "$SERVER_CPU" "$SERVER" serve --listen "127.0.0.1:$port" --data-dir "$data" \
+                --log "$LOG_FILTER"
+        done ;;
+    churn)
+        with_server churn churn "$(fresh)" churn --sessions "$CHURN" --rounds "$ROUNDS" ;;
     *)
-        echo "unknown measurement $what (connect, fanout, idle)" >&2
-        exit 2
-        ;;
+        echo "unknown row $row (calibrate cpu max latency http idle storm startup churn)" >&2
+        exit 2 ;;
     esac
+done
+
+k() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+declare -A MEASURE=(
+    [calibrate]="load generator: frames/s it receives on one core (calibrate)"
+    [cpu]="server CPU per delivered update, $(k "$SUBS") subscribers ($CPU_RATE cases/s)"
+    [max]="delivered updates/s at $(k "$SUBS") subscribers with last-subscriber p99 < 100 ms"
+    [latency]="last-subscriber p99, $(k "$LAT_SUBS") subscribers × $DEC_RATE decisions/s"
+    [http]="a decision's HTTP p99 while fanning out $(k $((HTTP_SUBS * DEC_RATE))) updates/s"
+    [idle]="memory per subscribed idle session at $(k "$IDLE") sessions"
+    [storm]="$(k "$STORM") sessions subscribing to queue at once, store of $(k "$STORM_EVENTS") events"
+    [startup]="start-up to ready with a snapshot at $(k "$START_EVENTS") events (two starts)"
+    [churn]="resident memory after $ROUNDS rounds of $(k "$CHURN") subscribed sessions opening and closing"
+)
+declare -A TARGET=(
+    [calibrate]="≥ 500,000"
+    [cpu]="≤ 3 µs"
+    [max]="≥ 150,000"
+    [latency]="< 15 ms"
+    [http]="< 10 ms"
+    [idle]="< 10 KiB"
+    [storm]="all delivered < 2 s; HTTP p99 < 50 ms"
+    [startup]="< 1 s"
+    [churn]="within 10 % of round 1's"
+)
+echo
+echo "Server $SERVER (cpu $SERVER_CPU), load generator cpu $LOADGEN_CPU, $(nproc) cpus${QUICK:+, QUICK run (smaller counts)}"
+echo "| measure | $LABEL | target | load average (1 min, start → end) |"
+echo "| --- | --- | --- | --- |"
+for row in "${ROWS[@]}"; do
+    echo "| ${MEASURE[$row]} | ${FIGURE[$row]:-not run} | ${TARGET[$row]} | ${LOAD[$row]:-} |"
 done

@@ -1,420 +1,393 @@
-//! `fanout`: many sessions subscribed to `queue`; then decisions over HTTP, one at a time, each
-//! timed from sending the decision request to the moment the last subscriber has received the
-//! `case_decided` update for that case.
-//!
-//! Per decision: the classifier submits a case, the reviewer claims it, the load generator
-//! waits until every subscriber has the `case_claimed` update (so each decision starts from a
-//! quiet server), then sends the decision. Receipt times are taken as soon as a subscriber's
-//! socket yields the frame, before any parsing.
+//! `fanout`: many `queue` subscribers, then submissions at a fixed offered rate from concurrent
+//! requests (open loop): new cases, or decisions of cases submitted and claimed before the
+//! subscribers connect. Each submission makes one update per subscriber. Reports the server's
+//! CPU time per delivered update, the delivered updates per second, the time from a submission's
+//! send to its update at the first and at the last subscriber, and the submissions' own HTTP
+//! answer time. `search` runs the same step at rising rates.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
-use clap::Args;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio::sync::{mpsc, watch, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
 
-use crate::common::{self, Credential, Latencies, Tally, Target};
-use crate::Common;
+use crate::openloop::{self, Run};
+use crate::procfs;
+use crate::setup::{Common, Ctx};
+use crate::stats::{self, Latencies, Table};
+use crate::tracker::{now_ns, Deliveries};
 
 #[derive(Debug, Args)]
 pub struct FanoutArgs {
     #[command(flatten)]
-    common: Common,
+    pub common: Common,
 
     /// Sessions subscribed to `queue`.
-    #[arg(long, default_value_t = 1000)]
-    subscribers: usize,
+    #[arg(long, default_value_t = 2000)]
+    pub subscribers: usize,
 
-    /// Decisions to time, one after the other.
-    #[arg(long, default_value_t = 50)]
-    decisions: usize,
+    /// Submissions per second (each makes one update per subscriber).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
 
-    /// Sessions being opened (connect to snapshot) at once.
-    #[arg(long, default_value_t = 100)]
-    open_concurrency: usize,
+    /// How long to submit.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
 
-    /// Who submits the cases.
-    #[arg(long, default_value = "classifier")]
-    classifier: Credential,
+    /// What is submitted.
+    #[arg(long, value_enum, default_value = "cases")]
+    pub submit: Submit,
 
-    /// Who claims and decides them.
-    #[arg(long, default_value = "reviewer")]
-    reviewer: Credential,
+    /// Requests in flight at most; a request due beyond it is skipped and counted.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: usize,
 
-    /// Seconds to wait for every subscriber to receive one update before giving up on it.
+    /// Seconds to wait after the last submission for every update to arrive.
     #[arg(long, default_value_t = 30.0)]
-    update_timeout: f64,
+    pub drain: f64,
+
+    /// Write one line per submission to this file: seconds since the first send, then
+    /// milliseconds to the first and to the last subscriber and to the HTTP answer.
+    #[arg(long)]
+    pub samples: Option<std::path::PathBuf>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Event {
-    Claimed,
-    Decided,
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Submit {
+    /// `POST /api/v1/cases` (event `case_submitted`).
+    Cases,
+    /// `POST /api/v1/cases/{id}/decision` of cases claimed beforehand (event `case_decided`).
+    Decisions,
 }
 
-enum Report {
-    /// A subscriber received an update for a case.
-    Update {
-        at: Instant,
-        event: Event,
-        case_id: String,
-    },
-    /// A subscriber's session ended early.
-    Gone(String),
+/// What one run at one rate measured.
+pub struct Step {
+    pub run: Run,
+    pub deliveries: Deliveries,
+    /// Sessions ready at the start, and at the end.
+    pub subscribers: (usize, usize),
+    /// Server CPU time over the step, if its pid is known.
+    pub cpu: Option<Duration>,
+    /// Tracked updates received.
+    pub delivered: u64,
+    /// First send → last arrival (or the end of the drain).
+    pub window: Duration,
+    pub drained: bool,
+    /// CPU time of the load generator's receive thread over the step.
+    pub receive_cpu: Option<Duration>,
+    /// How long the server's threads were runnable but waiting for a CPU over the step.
+    pub server_waited: Option<Duration>,
+    /// The same for the load generator's receive thread.
+    pub receive_waited: Option<Duration>,
+}
+
+impl Step {
+    /// `t_s first_ms last_ms http_ms` per successful submission (`-` where not all received it).
+    pub fn samples(&self) -> String {
+        let ok = self.run.sent.iter().filter(|s| s.result.is_ok());
+        let start = self.run.sent.first().map_or(0, |s| s.sent_ns);
+        let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
+        let mut out = String::from("t_s first_ms last_ms http_ms\n");
+        for (s, each) in ok.zip(&self.deliveries.each) {
+            let (first, last) = each.map_or(("-".into(), "-".into()), |(f, l)| (ms(f), ms(l)));
+            out += &format!(
+                "{:.3} {first} {last} {}\n",
+                (s.sent_ns - start) as f64 / 1e9,
+                ms(Duration::from_nanos(s.answered_ns - s.sent_ns))
+            );
+        }
+        out
+    }
+
+    pub fn cpu_per_update(&self) -> Option<Duration> {
+        let cpu = self.cpu?;
+        (self.delivered > 0).then(|| cpu.div_f64(self.delivered as f64))
+    }
+
+    pub fn delivered_per_second(&self) -> f64 {
+        self.delivered as f64 / self.window.as_secs_f64().max(1e-9)
+    }
+
+    pub fn to_last(&self) -> Latencies {
+        Latencies::new(self.deliveries.to_last.clone())
+    }
+
+    /// Rows describing the step.
+    pub fn rows(&self, t: &mut Table) {
+        let failures = self.run.failures();
+        t.row(
+            "submissions sent / failed / skipped (in-flight cap)",
+            format!(
+                "{} / {} / {}{}",
+                self.run.sent.len(),
+                failures.total(),
+                self.run.skipped,
+                if failures.total() > 0 {
+                    format!(" ({})", failures.summary())
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        t.row(
+            "achieved send rate; latest start vs schedule",
+            format!(
+                "{:.1}/s; {}",
+                self.run.achieved_rate(),
+                stats::ms(Some(self.run.max_lag))
+            ),
+        );
+        t.row(
+            "subscribers at start / end",
+            format!("{} / {}", self.subscribers.0, self.subscribers.1),
+        );
+        t.row(
+            "updates delivered; per second (first send → last arrival)",
+            format!(
+                "{}; {:.0}/s over {:.2} s{}",
+                self.delivered,
+                self.delivered_per_second(),
+                self.window.as_secs_f64(),
+                if self.drained {
+                    ""
+                } else {
+                    " (not all arrived)"
+                }
+            ),
+        );
+        t.row(
+            "server CPU; per delivered update",
+            match (self.cpu, self.cpu_per_update()) {
+                (Some(c), Some(per)) => format!(
+                    "{:.2} s; {:.2} µs",
+                    c.as_secs_f64(),
+                    per.as_secs_f64() * 1e6
+                ),
+                _ => "n/a (no --pid)".into(),
+            },
+        );
+        t.row(
+            "server threads runnable but waiting for a CPU",
+            self.server_waited
+                .map_or("n/a".into(), |w| format!("{:.2} s in all", w.as_secs_f64())),
+        );
+        t.row(
+            "submissions not received by every subscriber",
+            self.deliveries.incomplete.to_string(),
+        );
+        t.row("send → last subscriber", self.to_last().summary());
+        t.row(
+            "send → first subscriber",
+            Latencies::new(self.deliveries.to_first.clone()).summary(),
+        );
+        t.row("HTTP answer", self.run.answer_latencies().summary());
+        t.row(
+            "loadgen receive thread CPU over the window",
+            self.receive_cpu.map_or("n/a".into(), |c| {
+                format!(
+                    "{:.2} s ({:.0} % of a core); waiting for a CPU {}",
+                    c.as_secs_f64(),
+                    c.as_secs_f64() / self.window.as_secs_f64().max(1e-9) * 100.0,
+                    self.receive_waited
+                        .map_or("n/a".into(), |w| format!("{:.2} s", w.as_secs_f64()))
+                )
+            }),
+        );
+    }
+}
+
+/// Cases submitted and claimed, ready to be decided.
+pub async fn claimed_cases(ctx: &Ctx, count: usize) -> Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        let (id, _) = ctx.api.submit_case(&ctx.classifier, i).await?;
+        ctx.api.claim(&ctx.reviewer, &id).await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Submits `count` at `rate` per second to the subscribers already open and waits (up to
+/// `drain`) for every update to reach every subscriber. `decide`: the claimed cases to decide,
+/// one per submission; otherwise new cases are submitted.
+pub async fn step(
+    ctx: &Ctx,
+    rate: f64,
+    count: usize,
+    decide: Option<&[String]>,
+    max_in_flight: usize,
+    drain: Duration,
+) -> Result<Step> {
+    let head = ctx.api.head(&ctx.reviewer).await?;
+    ctx.engine.track(head + 1, count * 4 + 10_000).await;
+    let at_start = ctx.engine.live();
+    let tracked_before = ctx.engine.tracked();
+    let cpu_before = ctx.common.pid.map(procfs::cpu_time).transpose()?;
+    let receive_before = ctx.engine.receive_cpu();
+    let waited_before = ctx.common.pid.and_then(|p| procfs::run_delay(p).ok());
+    let receive_waited_before = ctx.engine.receive_waited();
+    let first_ns = now_ns();
+    let run = match decide {
+        Some(ids) => {
+            openloop::run(rate, count.min(ids.len()), max_in_flight, |i| {
+                let (api, token, id) = (ctx.api.clone(), ctx.reviewer.clone(), ids[i].clone());
+                async move { api.decide(&token, &id).await }
+            })
+            .await
+        }
+        None => {
+            openloop::run(rate, count, max_in_flight, |i| {
+                let (api, token) = (ctx.api.clone(), ctx.classifier.clone());
+                async move { api.submit_case(&token, i).await.map(|(_, p)| p) }
+            })
+            .await
+        }
+    };
+    let ok = run.positions().len() as u64;
+    let deadline = tokio::time::Instant::now() + drain;
+    let drained = loop {
+        let expected = ok * ctx.engine.live() as u64;
+        if ctx.engine.tracked() - tracked_before >= expected {
+            break true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let cpu_after = ctx.common.pid.map(procfs::cpu_time).transpose()?;
+    let receive_after = ctx.engine.receive_cpu();
+    let waited_after = ctx.common.pid.and_then(|p| procfs::run_delay(p).ok());
+    let receive_waited_after = ctx.engine.receive_waited();
+    let tracker = ctx.engine.take_tracker().await;
+    let at_end = ctx.engine.live();
+    let deliveries = tracker.deliveries(&run.positions(), at_end as u32);
+    let end_ns = if drained && deliveries.last_arrival_ns > 0 {
+        deliveries.last_arrival_ns
+    } else {
+        now_ns()
+    };
+    Ok(Step {
+        delivered: ctx.engine.tracked() - tracked_before,
+        window: Duration::from_nanos(end_ns.saturating_sub(first_ns)),
+        cpu: cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b)),
+        subscribers: (at_start, at_end),
+        server_waited: waited_before
+            .zip(waited_after)
+            .map(|(b, a)| a.saturating_sub(b)),
+        receive_waited: receive_waited_before
+            .zip(receive_waited_after)
+            .map(|(b, a)| a.saturating_sub(b)),
+        receive_cpu: receive_before
+            .zip(receive_after)
+            .map(|(b, a)| a.saturating_sub(b)),
+        run,
+        deliveries,
+        drained,
+    })
 }
 
 pub async fn run(args: FanoutArgs) -> Result<()> {
-    if args.subscribers == 0 || args.open_concurrency == 0 {
-        bail!("--subscribers and --open-concurrency must be positive");
-    }
-    let target = Arc::new(Target::parse(&args.common.url)?);
-    let mut settings = common::common_settings(&target, &args.common.users);
-    let client = common::http_client()?;
-    let tokens = common::login_all(&client, &target, &args.common.users).await?;
-    let classifier = common::login(&client, &target, &args.classifier).await?;
-    let reviewer = common::login(&client, &target, &args.reviewer).await?;
-    let limit = Duration::from_secs_f64(args.common.open_timeout);
-    let wait_limit = Duration::from_secs_f64(args.update_timeout);
-    settings.extend([
-        (
-            "subscribers (topic queue)".into(),
+    let ctx = Ctx::new(args.common.clone()).await?;
+    let count = (args.rate * args.seconds).round().max(1.0) as usize;
+    let mut settings = ctx.settings("fanout: settings");
+    settings
+        .row(
+            "subscribers (queue, default window)",
             args.subscribers.to_string(),
-        ),
-        ("decisions".into(), args.decisions.to_string()),
-        ("open concurrency".into(), args.open_concurrency.to_string()),
-        (
-            "classifier / reviewer".into(),
-            format!("{} / {}", args.classifier, args.reviewer),
-        ),
-        (
-            "measured".into(),
-            "decision request sent → case_decided received by the last subscriber".into(),
-        ),
-    ]);
-    common::print_table("fanout: settings", &settings);
+        )
+        .row(
+            "offered",
+            format!(
+                "{:?} at {}/s for {} s = {count}, i.e. {:.0} updates/s",
+                args.submit,
+                args.rate,
+                args.seconds,
+                args.rate * args.subscribers as f64
+            ),
+        );
+    settings.print();
 
-    // Open the subscribers.
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<(), String>>();
-    let (report_tx, mut reports) = mpsc::unbounded_channel::<Report>();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let gate = Arc::new(Semaphore::new(args.open_concurrency));
-    let opening = Instant::now();
-    let mut tasks = Vec::with_capacity(args.subscribers);
-    for i in 0..args.subscribers {
-        let token = tokens[i % tokens.len()].clone();
-        let (target, gate) = (target.clone(), gate.clone());
-        let (ready, report, stop) = (ready_tx.clone(), report_tx.clone(), stop_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            subscriber(&target, &token, limit, gate, ready, report, stop).await
-        }));
-    }
-    drop((ready_tx, report_tx));
-    let mut failures = Tally::default();
-    let mut alive = 0usize;
-    while let Some(r) = ready_rx.recv().await {
-        match r {
-            Ok(()) => alive += 1,
-            Err(reason) => failures.add(reason),
-        }
-        if alive + failures.total() == args.subscribers {
-            break;
-        }
-    }
-    let opened_in = opening.elapsed();
-    let subscribed = alive;
-    println!(
-        "{subscribed} of {} subscribers have their snapshot after {:.2} s; load average {}",
-        args.subscribers,
-        opened_in.as_secs_f64(),
-        common::loadavg()
-    );
-    if alive == 0 {
-        bail!("no subscriber got its snapshot");
-    }
-
-    // The decisions.
-    let mut to_last = Vec::with_capacity(args.decisions);
-    let mut to_first = Vec::with_capacity(args.decisions);
-    let mut answered = Vec::with_capacity(args.decisions);
-    let mut incomplete = 0usize;
-    let mut lost = Tally::default();
-    for k in 0..args.decisions {
-        let case = common::post_json(
-            &client,
-            &format!("{}/api/v1/cases", target.base),
-            Some(&classifier),
-            &json!({
-                "subject_ref": format!("loadgen-fanout-{k}"),
-                "excerpt": "Synthetic case from adjudicator-loadgen fanout.",
-                "assessment": {"culpability": "knowingly", "confidence": 0.7, "rationale": ""},
-                "priority": "normal",
-            }),
-        )
-        .await?;
-        let id = case["id"]
-            .as_str()
-            .ok_or_else(|| anyhow!("submitted case has no id: {case}"))?
-            .to_owned();
-        let case_url = format!("{}/api/v1/cases/{id}", target.base);
-        common::post_json(
-            &client,
-            &format!("{case_url}/claim"),
-            Some(&reviewer),
-            &json!({}),
-        )
-        .await?;
-        let claimed = collect(
-            &mut reports,
-            &id,
-            Event::Claimed,
-            &mut alive,
-            &mut lost,
-            wait_limit,
-        )
-        .await;
-        if claimed.count < alive {
+    let ids = match args.submit {
+        Submit::Decisions => {
+            let started = std::time::Instant::now();
+            let ids = claimed_cases(&ctx, count).await?;
             println!(
-                "decision {k}: only {} of {alive} subscribers saw the claim",
-                claimed.count
+                "{count} cases submitted and claimed in {:.1} s",
+                started.elapsed().as_secs_f64()
             );
+            Some(ids)
         }
-
-        let sent = Instant::now();
-        common::post_json(
-            &client,
-            &format!("{case_url}/decision"),
-            Some(&reviewer),
-            &json!({"decision": "confirm", "notes": "ok"}),
-        )
-        .await?;
-        answered.push(sent.elapsed());
-        let decided = collect(
-            &mut reports,
-            &id,
-            Event::Decided,
-            &mut alive,
-            &mut lost,
-            wait_limit,
-        )
-        .await;
-        match (decided.first, decided.last) {
-            (Some(first), Some(last)) if decided.count >= alive => {
-                to_first.push(first.saturating_duration_since(sent));
-                to_last.push(last.saturating_duration_since(sent));
-            }
-            _ => {
-                incomplete += 1;
-                println!(
-                    "decision {k}: only {} of {alive} subscribers received case_decided within {wait_limit:?}",
-                    decided.count
-                );
-            }
-        }
+        Submit::Cases => None,
+    };
+    let opened = ctx.subscribers(args.subscribers).await?;
+    println!(
+        "{} subscribers have their snapshot after {:.2} s; load average {}",
+        opened.opened,
+        opened.elapsed.as_secs_f64(),
+        procfs::loadavg()
+    );
+    let s = step(
+        &ctx,
+        args.rate,
+        count,
+        ids.as_deref(),
+        args.max_in_flight,
+        Duration::from_secs_f64(args.drain),
+    )
+    .await?;
+    if let Some(path) = &args.samples {
+        std::fs::write(path, s.samples())?;
     }
+    let (_, lost) = ctx.engine.counts().await;
+    let mut t = Table::new("fanout: results");
+    s.rows(&mut t);
+    t.row("subscribers lost", lost.summary());
+    t.row("load average at end (1/5/15 min)", procfs::loadavg());
+    t.print();
 
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
+    let last = s.to_last();
+    let http = s.run.answer_latencies();
+    if let Some(per) = s.cpu_per_update() {
+        stats::result(
+            "cpu",
+            &format!(
+                "{:.1} µs ({:.2} s CPU / {} updates at {:.0}/s)",
+                per.as_secs_f64() * 1e6,
+                s.cpu.unwrap_or_default().as_secs_f64(),
+                s.delivered,
+                s.delivered_per_second()
+            ),
+        );
     }
-
-    let to_last = Latencies::new(to_last);
-    let to_first = Latencies::new(to_first);
-    let answered = Latencies::new(answered);
-    let p99 = to_last.pct(99.0);
-    let mut rows = vec![
-        (
-            "subscribers with snapshot".into(),
-            format!("{subscribed} of {}", args.subscribers),
+    let mut incomplete = match s.deliveries.incomplete {
+        0 => String::new(),
+        n => format!("; {n} not delivered to all"),
+    };
+    if let Some(w) = s.server_waited {
+        incomplete += &format!("; server queued for a CPU {:.1} s", w.as_secs_f64());
+    }
+    stats::result(
+        "last",
+        &format!(
+            "p99 {} (p50 {}; {} samples{incomplete})",
+            stats::ms(last.pct(99.0)),
+            stats::ms(last.pct(50.0)),
+            last.len()
         ),
-        (
-            "subscriber open failures".into(),
-            failures.total().to_string(),
+    );
+    stats::result(
+        "http",
+        &format!(
+            "p99 {} (p50 {}) at {:.0} updates/s delivered{}",
+            stats::ms(http.pct(99.0)),
+            stats::ms(http.pct(50.0)),
+            s.delivered_per_second(),
+            s.server_waited.map_or(String::new(), |w| format!(
+                "; server queued for a CPU {:.1} s",
+                w.as_secs_f64()
+            ))
         ),
-    ];
-    rows.extend(failures.rows());
-    rows.extend([
-        (
-            "time to open all and get snapshots".into(),
-            format!("{:.2} s", opened_in.as_secs_f64()),
-        ),
-        (
-            "subscribers lost during the run".into(),
-            lost.total().to_string(),
-        ),
-    ]);
-    rows.extend(lost.rows());
-    rows.extend([
-        ("decisions timed".into(), to_last.len().to_string()),
-        (
-            "decisions not delivered to all".into(),
-            incomplete.to_string(),
-        ),
-    ]);
-    rows.extend(to_last.rows("decision → last subscriber", &[50.0, 90.0, 99.0]));
-    rows.extend(to_first.rows("decision → first subscriber", &[50.0, 99.0]));
-    rows.extend(answered.rows("decision HTTP answer", &[50.0, 99.0]));
-    rows.extend([
-        ("load average at end (1/5/15 min)".into(), common::loadavg()),
-        (
-            format!("target: last of {} p99 < 50 ms", args.subscribers),
-            common::verdict(p99.map(|d| d.as_secs_f64() * 1e3), 50.0),
-        ),
-    ]);
-    common::print_table("fanout: results", &rows);
+    );
+    ctx.engine.close_all(Duration::from_secs(10)).await;
     Ok(())
-}
-
-/// Opens one subscriber, subscribes it to `queue`, waits for the snapshot, then reports every
-/// `case_claimed` and `case_decided` update until told to stop.
-async fn subscriber(
-    target: &Target,
-    token: &str,
-    limit: Duration,
-    gate: Arc<Semaphore>,
-    ready: mpsc::UnboundedSender<Result<(), String>>,
-    report: mpsc::UnboundedSender<Report>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let permit = gate.acquire_owned().await;
-    let mut ws = match common::open_session(target, token, limit).await {
-        Ok((ws, _)) => ws,
-        Err(reason) => {
-            let _ = ready.send(Err(reason));
-            return;
-        }
-    };
-    let subscribed = tokio::time::timeout(limit, async {
-        ws.send(Message::text(
-            r#"{"type":"subscribe","id":1,"topics":["queue"]}"#,
-        ))
-        .await
-        .map_err(|e| format!("subscribe: {}", common::ws_error(&e)))?;
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    match v["type"].as_str() {
-                        Some("snapshot") => return Ok(()),
-                        Some("error") => {
-                            return Err(format!("error {}", v["code"].as_str().unwrap_or("?")))
-                        }
-                        _ => {}
-                    }
-                }
-                Some(Ok(Message::Close(frame))) => return Err(common::close_reason(frame)),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(format!("read: {}", common::ws_error(&e))),
-                None => return Err("end of stream before snapshot".into()),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| Err("no snapshot in time".into()));
-    drop(permit);
-    let ok = subscribed.is_ok();
-    let _ = ready.send(subscribed);
-    if !ok {
-        return;
-    }
-    loop {
-        tokio::select! {
-            _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
-                return;
-            }
-            message = ws.next() => {
-                let at = Instant::now();
-                match message {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some((event, case_id)) = update_of(&text) {
-                            let _ = report.send(Report::Update { at, event, case_id });
-                        }
-                    }
-                    Some(Ok(Message::Close(frame))) => {
-                        let _ = report.send(Report::Gone(common::close_reason(frame)));
-                        return;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        let _ = report.send(Report::Gone(common::ws_error(&e)));
-                        return;
-                    }
-                    None => {
-                        let _ = report.send(Report::Gone("end of stream".into()));
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The event and case id of a `queue` update that matters here; other messages are skipped
-/// without a full parse.
-fn update_of(text: &str) -> Option<(Event, String)> {
-    if !(text.contains("case_decided") || text.contains("case_claimed")) {
-        return None;
-    }
-    let v: Value = serde_json::from_str(text).ok()?;
-    if v["type"] != "update" || v["topic"] != "queue" {
-        return None;
-    }
-    let event = match v["event"].as_str()? {
-        "case_claimed" => Event::Claimed,
-        "case_decided" => Event::Decided,
-        _ => return None,
-    };
-    Some((event, v["data"]["id"].as_str()?.to_owned()))
-}
-
-/// Receipts of one update across the subscribers.
-struct Collected {
-    count: usize,
-    first: Option<Instant>,
-    last: Option<Instant>,
-}
-
-/// Gathers the receipts of `event` for `case_id` until every live subscriber has one or the
-/// time is up. Subscribers that end meanwhile are no longer waited for.
-async fn collect(
-    reports: &mut mpsc::UnboundedReceiver<Report>,
-    case_id: &str,
-    event: Event,
-    alive: &mut usize,
-    lost: &mut Tally,
-    limit: Duration,
-) -> Collected {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut got = Collected {
-        count: 0,
-        first: None,
-        last: None,
-    };
-    while got.count < *alive {
-        let report = match tokio::time::timeout_at(deadline, reports.recv()).await {
-            Ok(Some(r)) => r,
-            Ok(None) | Err(_) => break,
-        };
-        match report {
-            Report::Update {
-                at,
-                event: e,
-                case_id: id,
-            } if e == event && id == case_id => {
-                got.count += 1;
-                got.first = Some(got.first.map_or(at, |f| f.min(at)));
-                got.last = Some(got.last.map_or(at, |l| l.max(at)));
-            }
-            Report::Update { .. } => {}
-            Report::Gone(reason) => {
-                *alive = alive.saturating_sub(1);
-                lost.add(reason);
-            }
-        }
-    }
-    got
 }
