@@ -20,7 +20,7 @@ use super::{Out, Registry};
 use crate::metrics::{metrics, ErrorType, MessageType};
 use crate::projector::TakeView;
 use crate::ws::protocol;
-use crate::ws::session::CloseSession;
+use crate::ws::session::{CloseSession, Deliver};
 use crate::ws::snapshots::{Built, Lookup, SnapshotKey};
 
 /// A subscribe or unsubscribe, answered in the order the session sent them.
@@ -115,7 +115,10 @@ impl Registry {
             "subscribe_rate",
             "too many subscribes and unsubscribes waiting; send fewer at a time",
         );
-        entry.deliver(vec![(ByteString::from(refusal), MessageType::Error)]);
+        entry.addr.do_send(Deliver(vec![(
+            ByteString::from(refusal),
+            MessageType::Error,
+        )]));
     }
 
     fn handle_request(&mut self, request: TopicRequest, ctx: &mut Context<Self>) {
@@ -161,10 +164,10 @@ impl Registry {
                 "too_many_topics",
                 &too_many_topics(held, added),
             );
-            self.deliver(
-                msg.id,
-                vec![(ByteString::from(refusal), MessageType::Error)],
-            );
+            addr.do_send(Deliver(vec![(
+                ByteString::from(refusal),
+                MessageType::Error,
+            )]));
             return;
         }
         if let Some(since) = msg.since {
@@ -177,7 +180,7 @@ impl Registry {
                 let subscribed = protocol::subscribed(&msg.request_id, &msg.names, self.position);
                 let mut out = vec![(ByteString::from(subscribed), MessageType::Subscribed)];
                 out.extend(backlog);
-                self.deliver(msg.id, out);
+                addr.do_send(Deliver(out));
                 return;
             }
             // Too far back for the recent updates, or ahead of them: from the log.
@@ -281,9 +284,9 @@ impl Registry {
         else {
             return;
         };
-        if !self.sessions.contains_key(&id) {
+        let Some(addr) = self.sessions.get(&id).map(|e| e.addr.clone()) else {
             return;
-        }
+        };
         let subscribed = protocol::subscribed(&msg.request_id, &msg.names, position);
         let mut out = vec![(ByteString::from(subscribed), MessageType::Subscribed)];
         out.extend(
@@ -294,7 +297,7 @@ impl Registry {
         match self.attach(id, &msg.topics, &msg.window, position) {
             Ok(backlog) => {
                 out.extend(backlog);
-                self.deliver(id, out);
+                addr.do_send(Deliver(out));
                 self.done(id, ctx);
             }
             Err(()) => self.fail(id, ctx),
@@ -357,10 +360,10 @@ impl Registry {
             for topic in &msg.topics {
                 entry.topics.remove(topic);
             }
-            entry.deliver(vec![(
+            entry.addr.do_send(Deliver(vec![(
                 ByteString::from(protocol::unsubscribed(&msg.request_id, &msg.names)),
                 MessageType::Unsubscribed,
-            )]);
+            )]));
         }
         self.report();
     }
