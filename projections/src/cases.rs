@@ -15,6 +15,7 @@ use crate::streams::case_id_of;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cases {
     /// A hash map: a million cases are looked up on every event of a replay.
+    #[serde(deserialize_with = "crate::presized::hash_map")]
     by_id: HashMap<Uuid, CaseView>,
 }
 

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod case_view;
 pub mod cases;
 mod json;
+mod presized;
 pub mod projections;
 pub mod queue;
 pub mod revocations;

@@ -163,6 +163,7 @@ impl FromStr for CaseStatusFilter {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queue {
     /// Every case's key and status, to find what to move when it changes.
+    #[serde(deserialize_with = "crate::presized::hash_map")]
     entries: HashMap<Uuid, (QueueKey, CaseStatus)>,
     /// Cases not yet decided: the queue proper.
     #[serde(deserialize_with = "sorted_set")]
