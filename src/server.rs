@@ -22,8 +22,8 @@ use crate::http::{self, AppState, RefreshLimits};
 use crate::lease::LeaseKeeper;
 use crate::metrics::{ActorKind, MeteredAddr};
 use crate::projector::{
-    snapshot_file, startup, Projector, ProjectorConfig, SaveSnapshot, SnapshotFile,
-    SnapshotKey, WaitForPosition, WithModels,
+    snapshot_file, startup, Projector, ProjectorConfig, SaveSnapshot, SnapshotFile, SnapshotKey,
+    WaitForPosition, WithModels,
 };
 use crate::tls::{self, ReloadingResolver};
 use crate::ws::registry::{Drain, Limits, Registry};

@@ -75,11 +75,7 @@ mod tests {
         let back = round_trip(&h);
         assert_eq!(back, h);
         // Reserved once: no more room than one allocation for 50,000 entries gives.
-        assert!(
-            back.map.capacity() < 2 * 65_536,
-            "{}",
-            back.map.capacity()
-        );
+        assert!(back.map.capacity() < 2 * 65_536, "{}", back.map.capacity());
         assert_eq!(round_trip(&Holder::default()), Holder::default());
     }
 
