@@ -5,6 +5,8 @@
 //! * `fanout`: many `queue` subscribers; latency from sending a decision over HTTP to its
 //!   `case_decided` update reaching the last subscriber.
 //! * `idle`: many idle sessions; the server's resident memory per session.
+//! * `snapshots`: many sessions subscribe to `queue` at once; time to the last snapshot, and
+//!   HTTP latency meanwhile.
 //!
 //! Start the server with limits that let one machine open this many sessions:
 //! `ulimit -n 65536; adjudicator serve --demo --max-connections-per-user 100000
@@ -14,6 +16,7 @@ mod common;
 mod connect;
 mod fanout;
 mod idle;
+mod snapshots;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -34,6 +37,8 @@ enum Command {
     Fanout(fanout::FanoutArgs),
     /// Hold many idle sessions and measure the server's resident memory per session.
     Idle(idle::IdleArgs),
+    /// Many sessions subscribe to `queue` at once: time to the last snapshot, HTTP meanwhile.
+    Snapshots(snapshots::SnapshotsArgs),
 }
 
 /// Flags every subcommand takes.
@@ -69,6 +74,7 @@ fn main() -> anyhow::Result<()> {
             Command::Connect(args) => connect::run(args).await,
             Command::Fanout(args) => fanout::run(args).await,
             Command::Idle(args) => idle::run(args).await,
+            Command::Snapshots(args) => snapshots::run(args).await,
         }
     })
 }
