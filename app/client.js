@@ -244,6 +244,9 @@ export class TokenKeeper extends EventTarget {
 let nextRequest = 0;
 const requestId = (prefix) => `${prefix}${(nextRequest += 1)}`;
 
+/** How long a subscribe refused with `subscribe_rate` (5 a second per session) waits to go again. */
+const SUBSCRIBE_RETRY_MS = 1000;
+
 /**
  * One logical connection to the server's WebSocket, kept open across drops, restarts and
  * token renewals. States: `idle` → `connecting` → `connected`; after a drop `reconnecting`
@@ -602,6 +605,7 @@ export class AdjudicatorClient extends EventTarget {
   sendSubscribe(sub, resume) {
     const message = { type: 'subscribe', id: sub.id, topics: sub.topics };
     if (resume && sub.position > 0) message.since = sub.position;
+    sub.resumed = message.since !== undefined; // what a retry after `subscribe_rate` repeats
     if (sub.queue && sub.topics.includes('queue') && !this.legacyQueue) message.queue = sub.queue;
     this.send(message);
   }
@@ -635,6 +639,20 @@ export class AdjudicatorClient extends EventTarget {
     if (sub && m.code === 'bad_since') {
       // The server's history does not reach our position (a reset store): start afresh.
       this.resubscribe(sub);
+      return;
+    }
+    if (sub && m.code === 'subscribe_rate') {
+      // Too many subscribes at once (a burst of window changes): the server applied nothing of
+      // this one. Send the set again in a moment, as it stands then, once however many were
+      // refused; a reconnect before that subscribes it anyway.
+      if (!sub.rateRetry) {
+        sub.rateRetry = setTimeout(() => {
+          sub.rateRetry = null;
+          if (this.subscriptions.get(sub.id) === sub && this.state === 'connected') {
+            this.sendSubscribe(sub, sub.resumed);
+          }
+        }, SUBSCRIBE_RETRY_MS);
+      }
       return;
     }
     if (sub && m.code === 'bad_message' && sub.queue && !this.legacyQueue && /unknown field `queue`/.test(m.message || '')) {

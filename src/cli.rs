@@ -251,6 +251,11 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert (mode 0600); reloaded on SIGHUP.
     #[arg(long, env = "ADJUDICATOR_TLS_KEY", value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
+
+    /// Recent pushes kept in memory for WebSocket resumes with `since`; an older `since` is
+    /// served from the event log [default: 200000].
+    #[arg(long, env = "ADJUDICATOR_RESUME_BUFFER_UPDATES", value_name = "N")]
+    pub resume_buffer_updates: Option<String>,
 }
 
 /// Flags of `adjudicator bench`.

@@ -53,6 +53,7 @@ fn main() -> ExitCode {
             adjudicator::logging::init("warn", LogFormat::Text);
             match audit.command {
                 AuditCommand::Verify(args) => run_multi_threaded(ops::audit::verify(args)),
+                AuditCommand::Head(args) => run_multi_threaded(ops::audit::head(args)),
                 AuditCommand::Export(args) => run_multi_threaded(ops::audit::export(args)),
             }
         }

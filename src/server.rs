@@ -17,14 +17,15 @@ use crate::auth::{
 };
 use crate::config::Settings;
 use crate::demo_store::{self, DemoPlan};
+use crate::http;
 use crate::http::json::BodyLimit;
-use crate::http::{self, AppState, RefreshLimits};
 use crate::lease::LeaseKeeper;
 use crate::metrics::{ActorKind, MeteredAddr};
 use crate::projector::{
     snapshot_file, startup, Projector, ProjectorConfig, SaveSnapshot, SnapshotFile, SnapshotKey,
-    WaitForPosition, WithModels,
+    WithModels,
 };
+use crate::state::{AppState, RefreshLimits};
 use crate::tls::{self, ReloadingResolver};
 use crate::ws::registry::{Drain, Limits, Registry};
 use crate::ws::session::SessionConfig;
@@ -108,10 +109,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
 
     // Judge "no users yet" on the whole history, not on a half-replayed model.
-    projector
-        .send(WaitForPosition(head))
-        .await
-        .context("the projector stopped during start-up")?;
+    crate::projector::startup::caught_up(&projector, head).await?;
     let (users, cases) = projector
         .send(WithModels::new(|m: &Projections| {
             (m.users().len(), m.cases().len())
@@ -129,10 +127,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .head_position()
         .await
         .context("cannot read the event store's head position")?;
-    projector
-        .send(WaitForPosition(head))
-        .await
-        .context("the projector stopped during start-up")?;
+    crate::projector::startup::caught_up(&projector, head).await?;
 
     LeaseKeeper::new(store.clone(), projector.clone()).start();
     let registry = Registry::new(
@@ -147,6 +142,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         projector.clone(),
         head,
     )
+    .with_log(store.clone(), settings.resume_buffer_updates)
     .start();
     let registry = MeteredAddr::new(registry, ActorKind::Registry);
     let ws = WsContext {
@@ -195,9 +191,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .app_data(http::errors::path_config())
             .wrap(http::headers::every_answer(https))
             .wrap(http::access_log::AccessLog)
-            .configure(http::routes)
+            .configure(crate::routes::routes)
             .default_service(web::to(http::errors::not_found))
     })
+    .on_connect(crate::ws::socket::on_connect)
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .disable_signals();
     let bound = match tls {

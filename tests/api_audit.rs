@@ -1,6 +1,6 @@
 //! The audit API over real HTTP against the real binary: the event log in pages and with
 //! filters, a case and the queue as they stood at a past time or position, chain verification,
-//! the NDJSON export, who may read any of it, and that no password hash ever shows.
+//! the head commitment, the NDJSON export, who may read any of it, and that no password hash ever shows.
 
 mod common;
 
@@ -370,11 +370,19 @@ async fn auditors_read_the_whole_trail_and_nobody_else_does() {
         .iter()
         .map(|e| e["stream"].as_str().unwrap())
         .collect();
+    let head = head_of(&everything);
     assert_eq!(
         verified,
         json!({"streams_checked": streams.len(), "events_checked": everything.len(),
-               "ok": true, "failures": []})
+               "ok": true, "failures": [], "head": head})
     );
+    // The projector's running commitment is the same as a fold of the log.
+    let served = assert_json(
+        get(&server, "/api/v1/audit/head", Some(&auditor)).await,
+        200,
+    )
+    .await;
+    assert_eq!(served, head);
 
     // ---- the export --------------------------------------------------------------------------
 
@@ -435,6 +443,7 @@ async fn auditors_read_the_whole_trail_and_nobody_else_does() {
         format!("/api/v1/audit/cases/{id}?as_of={now}"),
         "/api/v1/audit/queue".to_owned(),
         "/api/v1/audit/verify".to_owned(),
+        "/api/v1/audit/head".to_owned(),
         "/api/v1/audit/export".to_owned(),
     ];
     for endpoint in &endpoints {

@@ -176,6 +176,73 @@ async fn the_client_module_on_its_own_connects_with_a_subprotocol_token_and_stre
     }
 }
 
+/// Subscribes to `queue` with a window of one case, and once its snapshot is there changes the
+/// window 19 times at once (limits 2 to 20): more than the server's burst of subscribes. Each
+/// `queue` snapshot's number of cases is recorded in `window.__t.windows`.
+const BURST_OF_WINDOWS: &str = r#"
+const [done] = arguments;
+const t = window.__t;
+t.windows = [];
+const handle = t.client.subscribe(['queue'], {
+  queue: { limit: 1 },
+  onSnapshot: (d) => {
+    t.windows.push({ cases: d.data.cases.length, total: d.data.total });
+    if (t.windows.length === 1) for (let limit = 2; limit <= 20; limit += 1) handle.update({ queue: { limit } });
+  },
+});
+done(true);
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_changes_beyond_the_subscribe_rate_end_on_the_last_window() {
+    if !available("window_changes_beyond_the_subscribe_rate_end_on_the_last_window") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_demo(&dir.path().join("data"), &[]);
+    let browser = Browser::launch(&server).await;
+    start_client(&browser, "reviewer", &["stats"], json!({})).await;
+    wait_log(&browser, "welcome", |e| is(e, "welcome")).await;
+    let started = browser
+        .client
+        .execute_async(BURST_OF_WINDOWS, vec![])
+        .await
+        .expect("the burst script ran");
+    assert_eq!(started, json!(true));
+
+    // The refused subscribes are sent again: the page ends on the window it asked for last.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let windows = browser.js("return window.__t.windows;", vec![]).await;
+        let last = windows.as_array().and_then(|w| w.last()).cloned();
+        if let Some(last) = last {
+            let total = last["total"].as_u64().unwrap();
+            assert!(
+                total > 20,
+                "the demo queue has more cases than the windows: {windows}"
+            );
+            if last["cases"] == 20 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the last window (20 cases) never came: {windows}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = common::ws::metric(
+        &common::ws::scrape(&server).await,
+        "websocket_rate_limited_total{limit=\"subscribe_rate\"}",
+    );
+    assert!(refused >= 1.0, "the burst went past the subscribe rate");
+    let events = log(&browser).await;
+    assert!(
+        !events.iter().any(|e| is(e, "error") || is(e, "closed")),
+        "the client handled the refusals itself, on one connection: {events:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stops_answering_is_left_after_missed_pongs_and_resumed_with_since() {
     if !available("a_server_that_stops_answering_is_left_after_missed_pongs_and_resumed_with_since")

@@ -261,7 +261,7 @@ async fn store_copy_stops_at_a_broken_chain() {
     let message = text(&out);
     assert!(
         message.contains(&format!(
-            "hash chain of {stream} breaks at version {version}"
+            "the source does not verify: {stream} at version {version} (position 50)"
         )),
         "{message}"
     );

@@ -2,6 +2,8 @@
 //! and what is appended while it runs, publishes every update in position order, saves
 //! snapshots it can restart from, and ignores snapshots that are damaged or belong elsewhere.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,8 +12,8 @@ use adjudicator::projector::{
     load_models, snapshot_file, Projector, ProjectorConfig, Published, SaveSnapshot, SnapshotFile,
     SnapshotKey, Status, Subscribe, WaitForPosition, WithModels,
 };
-use events::domain::case::{self, Assessment, CaseAction, CaseCommand, CaseState, Submission};
-use events::domain::{Actor as DomainActor, Culpability, DomainEvent, Priority, Role};
+use events::domain::case::{self, CaseAction, CaseCommand, CaseState};
+use events::domain::{Actor as DomainActor, DomainEvent, Role};
 use events::store::sqlite::SqliteStore;
 use events::{EventData, EventEnvelope, EventStore, ExpectedVersion, Metadata, Timestamp};
 use projections::Projections;
@@ -25,17 +27,7 @@ async fn submit_and_claim(store: &dyn EventStore, n: u64) -> Uuid {
     let classifier = DomainActor::new(Uuid::from_u128(1), vec![Role::Classifier]);
     let reviewer = DomainActor::new(Uuid::from_u128(2), vec![Role::Reviewer]);
     let at = Timestamp::now();
-    let submit = CaseAction::Submit(Submission {
-        case_id: id,
-        subject_ref: format!("DOC-{n}"),
-        excerpt: "He said he would do it, and then he did it.".into(),
-        assessment: Assessment {
-            culpability: Culpability::Purposely,
-            confidence: 0.9,
-            rationale: "Stated intent.".into(),
-        },
-        priority: Priority::Normal,
-    });
+    let submit = CaseAction::Submit(common::sample_submission(id, n));
     let mut state = CaseState::default();
     let mut data = Vec::new();
     for (actor, action) in [
@@ -224,6 +216,18 @@ async fn damaged_or_foreign_snapshots_are_reported_and_ignored() {
     assert!(foreign.ignored.unwrap().contains("does not belong"));
     assert_eq!(foreign.models.position(), 0);
 
+    // A store that ends before the snapshot's position lost events it had, or is an older copy:
+    // said as such.
+    let shorter = SqliteStore::open_in(dir.path().join("c")).unwrap();
+    submit_and_claim(&shorter, 0).await;
+    let behind = load_models(&shorter, &path).await;
+    let why = behind.ignored.unwrap();
+    assert!(
+        why.contains("taken at position 6 but the store ends at position 2"),
+        "{why}"
+    );
+    assert_eq!(behind.models.position(), 0);
+
     let mut bytes = std::fs::read(&path.path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
@@ -331,4 +335,64 @@ async fn a_snapshot_planted_without_the_server_secret_is_refused_and_replayed() 
     let why = start.ignored.expect("the planted snapshot is reported");
     assert!(why.contains("planted"), "{why}");
     assert_eq!(start.models.position(), 0, "a full replay instead");
+}
+
+#[actix_rt::test]
+async fn an_event_it_cannot_decode_stalls_the_projector_for_good_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    submit_and_claim(&store, 0).await;
+    let begin = load_models(&store, &snapshot_in(dir.path(), b"server secret")).await;
+    let projector = start(&store, begin, ProjectorConfig::default());
+    wait_for_position(&projector, 2).await;
+    let waiting = projector.send(WaitForPosition(4));
+
+    // A type this build does not know, as a newer node sharing the store might write.
+    let mut unknown = events::contract::sample_event(7);
+    unknown.event_type = "case_exploded".into();
+    store
+        .append(
+            "case-from-the-future",
+            ExpectedVersion::NoStream,
+            vec![unknown],
+        )
+        .await
+        .unwrap();
+    submit_and_claim(&store, 1).await;
+
+    // The waiter beyond it is told at once rather than left to time out.
+    let reached = tokio::time::timeout(DEADLINE, waiting)
+        .await
+        .expect("answered")
+        .unwrap();
+    assert!(!reached);
+    let status = projector.send(Status).await.unwrap();
+    assert_eq!(status.position, 2, "nothing after the bad event is applied");
+    assert!(!status.healthy);
+    let stalled = status.stalled.expect("stalled");
+    assert_eq!(
+        (
+            stalled.position,
+            stalled.stream.as_str(),
+            stalled.event_type.as_str()
+        ),
+        (3, "case-from-the-future", "case_exploded")
+    );
+    let text = stalled.to_string();
+    for part in ["position 3", "case-from-the-future", "case_exploded"] {
+        assert!(text.contains(part), "{text}");
+    }
+    assert_eq!(status.last_error.as_deref(), Some(text.as_str()));
+    // It does not retry: later events stay unapplied, later waits answer at once.
+    let answered = tokio::time::timeout(Duration::from_secs(5), projector.send(WaitForPosition(5)))
+        .await
+        .expect("answered at once")
+        .unwrap();
+    assert!(!answered);
+    assert!(projector.send(WaitForPosition(2)).await.unwrap());
+    let head = projector
+        .send(WithModels::new(|m: &Projections| m.log_head()))
+        .await
+        .unwrap();
+    assert_eq!(head.position, 2);
 }

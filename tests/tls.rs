@@ -84,9 +84,14 @@ fn tcp(server: &Server) -> TcpStream {
 
 /// A TLS connection to the server, handshake done; the certificate the server presented.
 fn tls(server: &Server, config: &Arc<ClientConfig>) -> Result<(Tls, Vec<u8>), rustls::Error> {
+    tls_over(tcp(server), config)
+}
+
+/// TLS over a connected socket, handshake done; the certificate the server presented.
+fn tls_over(tcp: TcpStream, config: &Arc<ClientConfig>) -> Result<(Tls, Vec<u8>), rustls::Error> {
     let name = ServerName::try_from("localhost").unwrap();
     let conn = ClientConnection::new(config.clone(), name).unwrap();
-    let mut stream = StreamOwned::new(conn, tcp(server));
+    let mut stream = StreamOwned::new(conn, tcp);
     while stream.conn.is_handshaking() {
         stream
             .conn
@@ -348,4 +353,96 @@ fn sighup_without_tls_reloads_nothing_and_stops_nothing() {
     let mut answer = String::new();
     plain.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Under TLS too, a close the client does not take (it stopped reading, so the frames queued
+/// before the close never drain) resets the connection once the close has waited
+/// `--heartbeat-interval` × `--heartbeat-missed`: the server keeps a handle on the TCP connection
+/// under the TLS stream.
+#[test]
+fn over_tls_a_close_the_client_does_not_take_resets_the_connection() {
+    let pair = make_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("server.crt");
+    let key = dir.path().join("server.key");
+    write_pair(&pair, &cert, &key);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--heartbeat-interval",
+            "1s",
+            "--heartbeat-missed",
+            "2",
+        ],
+    );
+    let config = client_config(&[&pair.der]);
+    let credentials = json!({"username": "admin", "password": admin_password(&server.data_dir)});
+    let (_, _, body) = https(
+        &server,
+        &config,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&credentials),
+    );
+    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let excerpt = "x".repeat(19_000);
+    for n in 0..40 {
+        let case = json!({"subject_ref": format!("BIG-{n}"), "excerpt": excerpt,
+                          "assessment": {"culpability": "negligently", "confidence": 0.5}});
+        let (status, _, body) = https(
+            &server,
+            &config,
+            "POST",
+            "/api/v1/cases",
+            Some(&token),
+            Some(&case),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // A client with a small receive buffer that upgrades, asks for a dozen queue snapshots of
+    // about 0.8 MB each (more than the kernel's buffers take in), then reads nothing.
+    let address: std::net::SocketAddr = address(&server).parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&address.into()).unwrap();
+    let tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    let (mut stream, _) = tls_over(tcp, &config).expect("a TLS connection");
+    let request = format!(
+        "GET /api/v1/ws?token={token} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).expect("the 101 answer");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    let subscribe = r#"{"type":"subscribe","id":"q","topics":["queue"],"queue":{"limit":1000}}"#;
+    for _ in 0..12 {
+        stream
+            .write_all(&common::ws::masked_text_frame(subscribe))
+            .unwrap();
+    }
+    stream.flush().unwrap();
+    let reset_after = common::ws::wait_for_reset(
+        socket2::SockRef::from(&stream.sock),
+        Duration::from_secs(30),
+    );
+    assert!(
+        reset_after >= Duration::from_millis(1900),
+        "reset after {reset_after:?}: the close was not given its time"
+    );
 }

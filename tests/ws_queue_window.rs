@@ -280,6 +280,32 @@ async fn a_status_filter_narrows_the_updates_and_still_tells_of_a_case_that_leav
     ] {
         nothing_before_pong(ws, name).await;
     }
+
+    // Subscribing again replaces the window: `escalated` now watches `pending`.
+    let again = json!({"queue": {"status": ["pending"], "limit": 2}});
+    subscribe(&mut escalated, "again", &["queue"], again).await;
+    let snapshot = escalated.recv_type("snapshot").await;
+    let cases = snapshot["data"]["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    assert!(cases.iter().all(|c| c["adjudication_status"] == "pending"));
+    let case = assert_json(
+        post(
+            &server,
+            "/api/v1/cases",
+            Some(&classifier),
+            &submission(10_000),
+        )
+        .await,
+        201,
+    )
+    .await;
+    update_about(
+        &mut escalated,
+        "case_submitted",
+        case["id"].as_str().unwrap(),
+    )
+    .await;
+    nothing_before_pong(&mut escalated, "replaced").await;
 }
 
 #[tokio::test]

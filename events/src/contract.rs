@@ -456,6 +456,13 @@ pub async fn chains_verify<S: EventStore + Clone>(store: S) {
     let writer = write_in_background(store.clone(), 300).await;
     writer.await.expect("writer");
     let all = store.read_all(0, 10_000).await.expect("read");
+    // The whole log: positions 1..head without a gap, and its head commitment.
+    let mut log = crate::verify::ChainVerifier::new();
+    all.iter().for_each(|e| log.check(e));
+    let summary = log.summary();
+    assert!(summary.ok, "{:?}", summary.failures);
+    let head = store.head_position().await.expect("head");
+    assert_eq!(summary.head.position, head);
     let mut streams: HashMap<String, Vec<RecordedEvent>> = HashMap::new();
     for e in all {
         streams.entry(e.stream.clone()).or_default().push(e);

@@ -96,10 +96,47 @@ pub struct EventEnvelope {
     pub event: DomainEvent,
 }
 
+/// A stored record this build cannot decode, named by where it stands and what it claims to be,
+/// so that an operator can find it: reported by `serve` (which stops), by a running server
+/// (which marks itself not ready) and by `adjudicator replay`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the event at position {position} (stream {stream:?}, type {event_type:?}, schema version \
+     {schema_version}) cannot be decoded by this build: {reason}"
+)]
+pub struct UndecodableEvent {
+    pub position: u64,
+    pub stream: String,
+    pub event_type: String,
+    pub schema_version: u16,
+    /// What the codec said, clipped like the names.
+    pub reason: String,
+}
+
+/// At most this many characters of a stream or type name in a message: a damaged record may
+/// hold anything there.
+const NAME_CHARS: usize = 128;
+
+fn clipped(name: &str) -> String {
+    name.chars().take(NAME_CHARS).collect()
+}
+
+fn clipped_reason(e: &CodecError) -> String {
+    e.to_string().chars().take(2 * NAME_CHARS).collect()
+}
+
 impl EventEnvelope {
-    pub fn decode(record: RecordedEvent) -> Result<Self, CodecError> {
-        let event = record.data.decode()?;
-        Ok(EventEnvelope { record, event })
+    pub fn decode(record: RecordedEvent) -> Result<Self, UndecodableEvent> {
+        match record.data.decode() {
+            Ok(event) => Ok(EventEnvelope { record, event }),
+            Err(source) => Err(UndecodableEvent {
+                position: record.position,
+                stream: clipped(&record.stream),
+                event_type: clipped(&record.data.event_type),
+                schema_version: record.data.schema_version,
+                reason: clipped_reason(&source),
+            }),
+        }
     }
 
     pub fn position(&self) -> u64 {

@@ -83,12 +83,16 @@ pub fn queue_as_of<'a>(
     let mut queue = Queue::default();
     for env in events {
         if as_of.includes(env) {
+            // The queue lets go of the case first, so that it is changed in place.
+            if let Some(id) = case_id_of(env) {
+                queue.release(id);
+            }
             if let Some(case) = cases.apply(env) {
                 queue.apply_case(case);
             }
         }
     }
-    queue.all(&cases).into_iter().cloned().collect()
+    queue.all().into_iter().cloned().collect()
 }
 
 #[cfg(test)]

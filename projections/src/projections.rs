@@ -1,6 +1,7 @@
 //! All read models together, behind one checkpoint: the projector folds each event once, in
 //! position order, and gets back the pushes it causes.
 
+use events::commitment::LogHead;
 use events::domain::DomainEvent;
 use events::{EventEnvelope, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -12,25 +13,61 @@ use crate::audit::AuditEvent;
 use crate::case_view::CaseView;
 use crate::cases::Cases;
 use crate::json::to_value;
-use crate::queue::{CaseStatusFilter, Cursor, Queue};
+use crate::queue::{CaseStatusFilter, Cursor, Queue, StoredQueue};
 use crate::revocations::Revocations;
 use crate::snapshot::{self, SnapshotError};
 use crate::stats::Stats;
 use crate::streams::case_id_of;
-use crate::updates::{snapshot_json, Topic, Update};
+use crate::updates::{Topic, Update};
 use crate::users::Users;
+use crate::view::ReadView;
 use crate::window::{QueueWindow, Statuses, WindowPage};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Stored")]
 pub struct Projections {
     /// The checkpoint: the global position of the last event applied (0 before any).
     position: u64,
+    /// The head commitment over every event applied, up to the checkpoint.
+    log: LogHead,
     cases: Cases,
     queue: Queue,
     stats: Stats,
     users: Users,
     revocations: Revocations,
     activity: ReviewerActivity,
+}
+
+/// [`Projections`] as a snapshot stores them (the serialized fields, in order): the queue's
+/// maps of undecided cases are filed again from their keys and the cases.
+#[derive(Deserialize)]
+struct Stored {
+    position: u64,
+    log: LogHead,
+    cases: Cases,
+    queue: StoredQueue,
+    stats: Stats,
+    users: Users,
+    revocations: Revocations,
+    activity: ReviewerActivity,
+}
+
+impl TryFrom<Stored> for Projections {
+    type Error = String;
+
+    fn try_from(s: Stored) -> Result<Self, String> {
+        let queue = Queue::restore(s.queue, &s.cases)?;
+        Ok(Projections {
+            position: s.position,
+            log: s.log,
+            cases: s.cases,
+            queue,
+            stats: s.stats,
+            users: s.users,
+            revocations: s.revocations,
+            activity: s.activity,
+        })
+    }
 }
 
 impl Projections {
@@ -50,6 +87,11 @@ impl Projections {
     /// The global position of the last event applied: resume the subscription after it.
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// The commitment to the log up to the checkpoint (see [`events::commitment`]).
+    pub fn log_head(&self) -> LogHead {
+        self.log
     }
 
     pub fn cases(&self) -> &Cases {
@@ -102,19 +144,13 @@ impl Projections {
 
     /// Every case not yet decided, in queue order.
     pub fn queue_cases(&self) -> Vec<&CaseView> {
-        self.queue.all(&self.cases)
+        self.queue.all()
     }
 
     /// Forgets revocations of tokens that expired before `now` (see [`Revocations::prune`]);
     /// answers how many.
     pub fn prune_revocations(&mut self, now: Timestamp) -> usize {
         self.revocations.prune(now)
-    }
-
-    /// Moves the checkpoint past an event that cannot be folded (one this build cannot decode),
-    /// so that the projector does not wait for it forever. Never moves backwards.
-    pub fn skip_to(&mut self, position: u64) {
-        self.position = self.position.max(position);
     }
 
     /// Folds one event and returns the updates it causes, in this order: `queue`, `case:<id>`
@@ -136,13 +172,16 @@ impl Projections {
             return Vec::new();
         }
         self.position = position;
+        self.log = self.log.next(position, &env.record.hash);
         let event = env.event.type_name();
         let mut updates = Vec::with_capacity(4);
         match &env.event {
             DomainEvent::Case(_) => {
-                let before = case_id_of(env)
-                    .and_then(|id| self.cases.get(id))
-                    .map(CaseView::tally);
+                let id = case_id_of(env);
+                let before = id.and_then(|id| self.cases.get(id)).map(CaseView::tally);
+                if let Some(id) = id {
+                    self.queue.release(id);
+                }
                 if let Some(after) = self.cases.apply(env) {
                     self.queue.apply_case(after);
                     self.stats.apply_case(before, after);
@@ -150,20 +189,22 @@ impl Projections {
                         self.activity.apply(env);
                         return Vec::new();
                     }
-                    let case = to_value(after);
-                    let update = |topic, data, statuses| Update {
-                        topic,
-                        position,
-                        event,
-                        data,
-                        statuses,
-                    };
+                    let case_update = case_update(position, event, after);
                     let moved = before.map_or(Statuses::NONE, |b| Statuses::of(b.status));
                     let moved = moved.with(after.adjudication_status);
-                    updates.push(update(Topic::Queue, case.clone(), moved));
-                    updates.push(update(Topic::Case(after.id), case, Statuses::ALL));
-                    let stats = to_value(&self.stats);
-                    updates.push(update(Topic::Stats, stats, Statuses::ALL));
+                    updates.push(Update {
+                        topic: Topic::Queue,
+                        statuses: moved,
+                        ..case_update.clone()
+                    });
+                    updates.push(case_update);
+                    updates.push(Update {
+                        topic: Topic::Stats,
+                        position,
+                        event,
+                        data: to_value(&self.stats),
+                        statuses: Statuses::ALL,
+                    });
                 }
                 self.activity.apply(env);
             }
@@ -175,35 +216,39 @@ impl Projections {
         if !emit {
             return Vec::new();
         }
-        updates.push(Update {
-            topic: Topic::Audit,
-            position,
-            event,
-            data: to_value(&AuditEvent::from_envelope(env)),
-            statuses: Statuses::ALL,
-        });
+        updates.push(audit_update(env));
         updates
     }
 
     /// The first cases of a queue window, how many match, and where to page on.
     pub fn queue_window(&self, window: &QueueWindow) -> WindowPage<'_> {
-        self.queue.window(&self.cases, window)
+        self.queue.window(window)
     }
 
-    /// What a snapshot of `topic` shows now: the queue's window (`window` applies to `queue`
-    /// only), the stats, the case (or `null`); `null` for `audit`, which has no state to show.
-    pub fn snapshot_data(&self, topic: &Topic, window: &QueueWindow) -> Value {
-        match topic {
-            Topic::Queue => to_value(&self.queue_window(window)),
-            Topic::Stats => to_value(&self.stats),
-            Topic::Case(id) => self.cases.get(*id).map_or(Value::Null, to_value),
-            Topic::Audit => Value::Null,
-        }
+    /// What snapshots show now, for a reader elsewhere: the queue and the stats, and the cases
+    /// of `case:<id>` topics among `topics`. Costs a few reference counts, whatever the size of
+    /// the models; changes after it do not show in it.
+    pub fn view<'t>(&self, topics: impl IntoIterator<Item = &'t Topic>) -> ReadView {
+        let cases = topics
+            .into_iter()
+            .filter_map(|t| match t {
+                Topic::Case(id) => Some((*id, self.cases.shared(*id).cloned())),
+                _ => None,
+            })
+            .collect();
+        ReadView::new(self.position, self.queue.open().clone(), self.stats, cases)
     }
 
-    /// The `snapshot` message of `topic` as of the checkpoint.
+    /// The `snapshot` message of `topic` as of the checkpoint (see [`ReadView::snapshot_json`]).
     pub fn snapshot_json(&self, topic: &Topic, window: &QueueWindow) -> String {
-        snapshot_json(topic, self.position, &self.snapshot_data(topic, window))
+        self.view([topic]).snapshot_json(topic, window)
+    }
+
+    /// The `data` of [`Projections::snapshot_json`].
+    pub fn snapshot_data(&self, topic: &Topic, window: &QueueWindow) -> Value {
+        let message: Value =
+            serde_json::from_str(&self.snapshot_json(topic, window)).unwrap_or(Value::Null);
+        message["data"].clone()
     }
 
     /// Every model and the checkpoint as bytes (see [`crate::snapshot`]).
@@ -213,6 +258,30 @@ impl Projections {
 
     pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self, SnapshotError> {
         snapshot::decode(bytes)
+    }
+}
+
+/// The `case:<id>` update the event at `position` causes: the case after it. The `queue` update
+/// is the same with the statuses the case moved between.
+pub fn case_update(position: u64, event: &'static str, after: &CaseView) -> Update {
+    Update {
+        topic: Topic::Case(after.id),
+        position,
+        event,
+        data: to_value(after),
+        statuses: Statuses::ALL,
+    }
+}
+
+/// The `audit` update of an event: the event itself, as auditors see it. It depends on nothing
+/// but the event, so a resume rebuilds it from the log alone.
+pub fn audit_update(env: &EventEnvelope) -> Update {
+    Update {
+        topic: Topic::Audit,
+        position: env.position(),
+        event: env.event.type_name(),
+        data: to_value(&AuditEvent::from_envelope(env)),
+        statuses: Statuses::ALL,
     }
 }
 
@@ -299,11 +368,14 @@ mod tests {
             Some(CaseStatus::InReview)
         );
         assert_eq!(p, Projections::fold(&events));
-
-        p.skip_to(2);
-        assert_eq!(p.position(), 3);
-        p.skip_to(5);
-        assert_eq!(p.position(), 5);
+        let log = events.iter().fold(LogHead::EMPTY, |head, e| {
+            head.next(e.position(), &e.record.hash)
+        });
+        assert_eq!(
+            p.log_head(),
+            log,
+            "the head commitment folds every event once"
+        );
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! The review queue: cases not yet decided, urgent first, then oldest first. It also keeps every
 //! decided case in the same order, so that `GET /api/v1/cases?status=decided` pages as cheaply.
 //!
-//! The queue is an index of sort keys by status; the cases themselves live in [`Cases`], so a
-//! 20,000-character excerpt is held once. Changing a case costs O(log n).
+//! The undecided cases are kept by status in persistent maps of sort key → case ([`OpenQueue`]),
+//! sharing each case with [`Cases`] (an `Arc`, so a 20,000-character excerpt is held once), so
+//! that a snapshot builder can take the queue as it stands for next to nothing. Decided cases
+//! are indexed by key only. Changing a case costs O(log n).
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Bound;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use events::domain::case::CaseStatus;
 use events::domain::Priority;
@@ -17,6 +21,7 @@ use uuid::Uuid;
 
 use crate::case_view::CaseView;
 use crate::cases::Cases;
+use crate::open_queue::{merged, page_of, Listed, OpenQueue};
 use crate::window::{QueueWindow, Statuses, WindowPage};
 
 /// Where a case stands in the queue: priority (urgent first), submission time, id.
@@ -64,6 +69,11 @@ pub struct Cursor(QueueKey);
 pub struct CursorError(pub String);
 
 impl Cursor {
+    /// The cursor after the case with this key.
+    pub(crate) fn at(key: QueueKey) -> Self {
+        Cursor(key)
+    }
+
     pub fn key(&self) -> QueueKey {
         self.0
     }
@@ -160,192 +170,199 @@ impl FromStr for CaseStatusFilter {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Queue {
     /// Every case's key and status, to find what to move when it changes.
-    #[serde(deserialize_with = "crate::presized::hash_map")]
     entries: HashMap<Uuid, (QueueKey, CaseStatus)>,
-    /// Cases not yet decided: the queue proper.
-    #[serde(deserialize_with = "sorted_set")]
-    open: BTreeSet<QueueKey>,
-    #[serde(deserialize_with = "sorted_set")]
-    pending: BTreeSet<QueueKey>,
-    #[serde(deserialize_with = "sorted_set")]
-    in_review: BTreeSet<QueueKey>,
-    #[serde(deserialize_with = "sorted_set")]
-    escalated: BTreeSet<QueueKey>,
-    #[serde(deserialize_with = "sorted_set")]
+    /// Cases not yet decided: the queue proper, with the cases themselves (shared with
+    /// [`Cases`]), in maps that snapshot builders can hold (see [`OpenQueue`]).
+    open: OpenQueue,
+    /// Decided cases, by key only: they are listed from the projector's own models.
     decided: BTreeSet<QueueKey>,
 }
 
-/// Reads a set that was written in order and builds it in one pass, instead of inserting its
-/// keys one by one: a snapshot of a million events loads its queue several times faster.
-fn sorted_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<QueueKey>, D::Error> {
-    let keys = Vec::<QueueKey>::deserialize(d)?;
-    Ok(keys.into_iter().collect())
-}
-
 impl Queue {
-    /// Moves a case to where its current state puts it. Call with the case after each of its
+    /// Lets go of the queue's share of a case before an event changes it, so that a case nobody
+    /// else holds is changed in place rather than copied. [`Queue::apply_case`] files it again.
+    pub fn release(&mut self, id: Uuid) {
+        if let Some((key, status)) = self.entries.get(&id) {
+            self.open.remove(key, *status);
+        }
+    }
+
+    /// Files a case where its current state puts it. Call with the case after each of its
     /// events.
-    pub fn apply_case(&mut self, case: &CaseView) {
+    pub fn apply_case(&mut self, case: &Arc<CaseView>) {
         let key = QueueKey::of(case);
         let status = case.adjudication_status;
-        let old = self.entries.insert(case.id, (key, status));
-        if old == Some((key, status)) {
-            return;
-        }
-        let is_open = status != CaseStatus::Decided;
-        match old {
-            // The usual case: same key, another status. `open` changes only when the case
-            // crosses the line between decided and not.
-            Some((old_key, old_status)) if old_key == key => {
-                self.by_status_mut(old_status).remove(&key);
-                if (old_status != CaseStatus::Decided) != is_open {
-                    if is_open {
-                        self.open.insert(key);
-                    } else {
-                        self.open.remove(&key);
-                    }
-                }
+        match self.entries.insert(case.id, (key, status)) {
+            // Decided before and after, same key: nothing to move.
+            Some((old_key, CaseStatus::Decided))
+                if old_key == key && status == CaseStatus::Decided => {}
+            Some((old_key, CaseStatus::Decided)) => {
+                self.decided.remove(&old_key);
             }
-            Some((old_key, old_status)) => {
-                self.open.remove(&old_key);
-                self.by_status_mut(old_status).remove(&old_key);
-                if is_open {
-                    self.open.insert(key);
-                }
-            }
-            None if is_open => {
-                self.open.insert(key);
-            }
+            Some((old_key, old_status)) => self.open.remove(&old_key, old_status),
             None => {}
         }
-        self.by_status_mut(status).insert(key);
+        if status == CaseStatus::Decided {
+            self.decided.insert(key);
+        } else {
+            self.open.insert(key, status, case.clone());
+        }
     }
 
     /// How many cases are not yet decided.
     pub fn len(&self) -> usize {
-        self.open.len()
+        self.open.count(Statuses::UNDECIDED)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.open.is_empty()
+        self.len() == 0
     }
 
-    /// The keys of the cases not yet decided, in queue order.
-    pub fn keys(&self) -> impl Iterator<Item = &QueueKey> {
-        self.open.iter()
+    /// The cases not yet decided, shared: what a snapshot builder reads.
+    pub fn open(&self) -> &OpenQueue {
+        &self.open
     }
 
-    /// The whole queue, in order: what a `queue` snapshot shows.
-    pub fn all<'c>(&self, cases: &'c Cases) -> Vec<&'c CaseView> {
-        self.open.iter().filter_map(|k| cases.get(k.id)).collect()
+    /// The whole queue, in order.
+    pub fn all(&self) -> Vec<&CaseView> {
+        self.open.page(Statuses::UNDECIDED, usize::MAX, None).0
     }
 
     /// One page: the cases of `status` (without one: every case not yet decided) after the
     /// cursor, in queue order, at most `limit`; and the cursor of the next page if there is one.
-    pub fn list<'c>(
-        &self,
-        cases: &'c Cases,
+    pub fn list<'a>(
+        &'a self,
+        cases: &'a Cases,
         status: Option<CaseStatusFilter>,
         limit: usize,
         after: Option<&Cursor>,
-    ) -> (Vec<&'c CaseView>, Option<Cursor>) {
+    ) -> (Vec<&'a CaseView>, Option<Cursor>) {
         let statuses = status.map_or(Statuses::UNDECIDED, |f| Statuses::of(f.status()));
         self.page(cases, statuses, limit, after)
     }
 
     /// One page of the cases of any of `statuses` after the cursor, in queue order, at most
     /// `limit`; and the cursor of the next page if there is one.
-    pub fn page<'c>(
-        &self,
-        cases: &'c Cases,
+    pub fn page<'a>(
+        &'a self,
+        cases: &'a Cases,
         statuses: Statuses,
         limit: usize,
         after: Option<&Cursor>,
-    ) -> (Vec<&'c CaseView>, Option<Cursor>) {
-        if limit == 0 {
-            return (Vec::new(), None);
+    ) -> (Vec<&'a CaseView>, Option<Cursor>) {
+        let mut parts = self.open.parts(statuses, after);
+        if statuses.contains(CaseStatus::Decided) {
+            let lower = after.map_or(Bound::Unbounded, |c| Bound::Excluded(c.0));
+            let decided: Box<dyn Iterator<Item = Listed<'a>> + 'a> = Box::new(
+                self.decided
+                    .range((lower, Bound::Unbounded))
+                    .map(|key| (key, None)),
+            );
+            parts.push(decided.peekable());
         }
-        let mut keys: Vec<&QueueKey> = self
-            .keys_after(statuses, after)
-            .take(limit.saturating_add(1))
-            .collect();
-        let next = if keys.len() > limit {
-            keys.truncate(limit);
-            keys.last().map(|k| Cursor(**k))
-        } else {
-            None
-        };
-        let page = keys.into_iter().filter_map(|k| cases.get(k.id)).collect();
-        (page, next)
+        page_of(parts, limit, |key| cases.get(key.id))
     }
 
     /// How many cases have one of `statuses`.
     pub fn count(&self, statuses: Statuses) -> usize {
-        if statuses == Statuses::UNDECIDED {
-            return self.open.len();
-        }
-        statuses.iter().map(|s| self.by_status(s).len()).sum()
+        let decided = if statuses.contains(CaseStatus::Decided) {
+            self.decided.len()
+        } else {
+            0
+        };
+        self.open.count(statuses) + decided
     }
 
     /// What a `queue` subscription with this window sees first.
-    pub fn window<'c>(&self, cases: &'c Cases, window: &QueueWindow) -> WindowPage<'c> {
-        let (cases, next) = self.page(cases, window.statuses, window.limit, None);
-        WindowPage {
-            cases,
-            total: self.count(window.statuses),
-            next,
-        }
+    pub fn window(&self, window: &QueueWindow) -> WindowPage<'_> {
+        self.open.window(window)
     }
 
-    /// The keys of the cases of any of `statuses` after the cursor, in queue order: one set's
-    /// range, or the ranges of several merged.
-    fn keys_after<'a>(
-        &'a self,
-        statuses: Statuses,
-        after: Option<&Cursor>,
-    ) -> Box<dyn Iterator<Item = &'a QueueKey> + 'a> {
-        let lower = after.map_or(Bound::Unbounded, |c| Bound::Excluded(c.0));
-        let range = move |set: &'a BTreeSet<QueueKey>| set.range((lower, Bound::Unbounded));
-        if statuses == Statuses::UNDECIDED {
-            return Box::new(range(&self.open));
+    /// The queue as a snapshot holds it, with its cases found in `cases`; an error names what
+    /// does not fit.
+    pub(crate) fn restore(stored: StoredQueue, cases: &Cases) -> Result<Self, String> {
+        let mut open = OpenQueue::default();
+        for (status, keys) in [
+            (CaseStatus::Pending, stored.pending),
+            (CaseStatus::InReview, stored.in_review),
+            (CaseStatus::Escalated, stored.escalated),
+        ] {
+            for key in keys {
+                let case = cases
+                    .shared(key.id)
+                    .ok_or_else(|| format!("the queue names a case it lacks: {}", key.id))?;
+                open.insert(key, status, case.clone());
+            }
         }
-        let mut ranges: Vec<_> = statuses
-            .iter()
-            .map(|s| range(self.by_status(s)).peekable())
-            .collect();
-        if ranges.len() == 1 {
-            return Box::new(ranges.remove(0));
+        let queue = Queue {
+            entries: stored.entries,
+            open,
+            decided: stored.decided.into_iter().collect(),
+        };
+        if queue.entries.len() != queue.len() + queue.decided.len() {
+            return Err("the queue's index and its sets disagree".into());
         }
-        Box::new(std::iter::from_fn(move || {
-            let smallest = ranges
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, r)| r.peek().map(|k| (i, **k)))
-                .min_by_key(|(_, k)| *k)?
-                .0;
-            ranges[smallest].next()
-        }))
+        Ok(queue)
     }
+}
 
-    fn by_status(&self, status: CaseStatus) -> &BTreeSet<QueueKey> {
-        match status {
-            CaseStatus::Pending => &self.pending,
-            CaseStatus::InReview => &self.in_review,
-            CaseStatus::Escalated => &self.escalated,
-            CaseStatus::Decided => &self.decided,
+/// The queue as snapshots store it, field by field as this build has always written it: every
+/// case's key and status, then the sorted keys of the undecided cases, of each status, and of
+/// the decided ones.
+#[derive(Deserialize)]
+pub(crate) struct StoredQueue {
+    #[serde(deserialize_with = "crate::presized::hash_map")]
+    entries: HashMap<Uuid, (QueueKey, CaseStatus)>,
+    /// Every undecided case again: the union of the three below.
+    _open: Vec<QueueKey>,
+    pending: Vec<QueueKey>,
+    in_review: Vec<QueueKey>,
+    escalated: Vec<QueueKey>,
+    decided: Vec<QueueKey>,
+}
+
+impl Serialize for Queue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let open = &self.open;
+        let mut q = s.serialize_struct("Queue", 6)?;
+        q.serialize_field("entries", &self.entries)?;
+        let all = Statuses::UNDECIDED;
+        let merged = merged(open.parts(all, None)).map(|(key, _)| key);
+        q.serialize_field("open", &Keys::new(open.count(all), merged))?;
+        for (name, status) in [
+            ("pending", CaseStatus::Pending),
+            ("in_review", CaseStatus::InReview),
+            ("escalated", CaseStatus::Escalated),
+        ] {
+            let n = open.count(Statuses::of(status));
+            q.serialize_field(name, &Keys::new(n, open.keys(status)))?;
         }
+        q.serialize_field("decided", &self.decided)?;
+        q.end()
     }
+}
 
-    fn by_status_mut(&mut self, status: CaseStatus) -> &mut BTreeSet<QueueKey> {
-        match status {
-            CaseStatus::Pending => &mut self.pending,
-            CaseStatus::InReview => &mut self.in_review,
-            CaseStatus::Escalated => &mut self.escalated,
-            CaseStatus::Decided => &mut self.decided,
+/// `n` keys in order, written once as a sequence.
+struct Keys<I>(usize, Cell<Option<I>>);
+
+impl<I> Keys<I> {
+    fn new(n: usize, keys: I) -> Self {
+        Keys(n, Cell::new(Some(keys)))
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a QueueKey>> Serialize for Keys<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0))?;
+        for key in self.1.take().into_iter().flatten() {
+            seq.serialize_element(key)?;
         }
+        seq.end()
     }
 }
 
@@ -440,7 +457,7 @@ mod tests {
         assert_eq!(pending.0.len(), 4);
         assert!("in_review".parse::<CaseStatusFilter>().unwrap().as_str() == "in_review");
         assert!("closed".parse::<CaseStatusFilter>().is_err());
-        assert_eq!(queue.all(&cases).len(), 4);
+        assert_eq!(queue.all().len(), 4);
     }
 
     #[test]
@@ -490,26 +507,20 @@ mod tests {
         assert_eq!(queue.count(Statuses::NONE), 0);
         assert_eq!(queue.page(&cases, Statuses::NONE, 10, None), (vec![], None));
 
-        let window = queue.window(
-            &cases,
-            &QueueWindow {
-                limit: 2,
-                statuses: pending,
-            },
-        );
+        let window = queue.window(&QueueWindow {
+            limit: 2,
+            statuses: pending,
+        });
         assert_eq!(ids(&window.cases), [id[1], id[4]]);
         assert_eq!(window.total, 3);
         assert_eq!(
             window.next,
             Some(Cursor(QueueKey::of(&cases.get(id[4]).unwrap().clone())))
         );
-        let whole = queue.window(
-            &cases,
-            &QueueWindow {
-                limit: 3,
-                statuses: pending,
-            },
-        );
+        let whole = queue.window(&QueueWindow {
+            limit: 3,
+            statuses: pending,
+        });
         assert_eq!((whole.cases.len(), whole.total, whole.next), (3, 3, None));
     }
 }

@@ -12,7 +12,8 @@ use serde::Serialize;
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"ADJPROJ\x00";
 /// The snapshot format this build writes and reads.
 /// 2: users carry credential versions instead of a time before which tokens are void.
-pub const SNAPSHOT_FORMAT_VERSION: u16 = 2;
+/// 3: the models carry the log's head commitment.
+pub const SNAPSHOT_FORMAT_VERSION: u16 = 3;
 
 const HEADER_LEN: usize = SNAPSHOT_MAGIC.len() + 2;
 

@@ -105,12 +105,12 @@ struct UpdateMessage<'a> {
 }
 
 #[derive(Serialize)]
-struct SnapshotMessage<'a> {
+struct SnapshotMessage<'a, T> {
     #[serde(rename = "type")]
     kind: &'static str,
     topic: &'a Topic,
     position: u64,
-    data: &'a Value,
+    data: &'a T,
 }
 
 impl Update {
@@ -127,8 +127,8 @@ impl Update {
 }
 
 /// `{"type":"snapshot","topic":…,"position":…,"data":…}`: the read model of `topic` as of
-/// `position` (see [`crate::Projections::snapshot_data`]).
-pub fn snapshot_json(topic: &Topic, position: u64, data: &Value) -> String {
+/// `position` (see [`crate::ReadView::snapshot_json`]), serialized straight from it.
+pub fn snapshot_json<T: Serialize>(topic: &Topic, position: u64, data: &T) -> String {
     crate::json::to_string(&SnapshotMessage {
         kind: "snapshot",
         topic,

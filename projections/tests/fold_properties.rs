@@ -138,6 +138,20 @@ fn check_against_write_side(p: &Projections, log: &Log) {
     assert_eq!(p.position(), log.events.len() as u64);
 }
 
+/// Some of the undecided statuses: pending, in_review, escalated for bits 0, 1, 2 of `mask`.
+fn undecided(mask: u8) -> Statuses {
+    [
+        CaseStatus::Pending,
+        CaseStatus::InReview,
+        CaseStatus::Escalated,
+    ]
+    .into_iter()
+    .enumerate()
+    .filter(|(i, _)| mask & (1 << i) != 0)
+    .map(|(_, s)| s)
+    .collect()
+}
+
 /// A client that knows only the pushes: it starts from empty snapshots and applies each update.
 #[derive(Default)]
 struct NaiveClient {
@@ -267,12 +281,7 @@ proptest! {
     ) {
         // Some of the undecided statuses; a snapshot somewhere in the history, with a window
         // wide enough for every case; then only the queue updates meant for this filter.
-        let statuses: Statuses = [CaseStatus::Pending, CaseStatus::InReview, CaseStatus::Escalated]
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, s)| s)
-            .collect();
+        let statuses = undecided(mask);
         let window = QueueWindow { limit: 1000, statuses };
         let log = Log::run(&steps);
         let k = cut.index(log.events.len() + 1);
@@ -307,6 +316,38 @@ proptest! {
         got.sort_by_key(by_id);
         want_cases.sort_by_key(by_id);
         prop_assert_eq!(got, want_cases);
+    }
+
+    #[test]
+    fn a_view_keeps_showing_the_models_as_they_were_when_it_was_taken(
+        steps in history(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let log = Log::run(&steps);
+        let k = cut.index(log.events.len() + 1);
+        let mut p = Projections::fold(&log.events[..k]);
+        let then = p.clone();
+        let topics: Vec<Topic> = [Topic::Queue, Topic::Stats, Topic::Audit]
+            .into_iter()
+            .chain((0..CASES).map(|i| Topic::Case(case_id(i))))
+            .collect();
+        let view = p.view(&topics);
+        for env in &log.events[k..] {
+            p.apply(env);
+        }
+        prop_assert_eq!(view.position(), k as u64);
+        for mask in 1u8..8 {
+            let statuses = undecided(mask);
+            for limit in [1, 2, 1000] {
+                let window = QueueWindow { limit, statuses };
+                for topic in &topics {
+                    prop_assert_eq!(
+                        view.snapshot_json(topic, &window),
+                        then.snapshot_json(topic, &window)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! few times when the caller did not pin a version; with `If-Match`, it is the caller's
 //! `version_conflict`.
 
+pub mod keyed_submit;
+
 use events::domain::case::{self, CaseCommand, CaseState};
 use events::domain::user::{self, UserCommand, UserState};
 use events::domain::{DomainError, DomainEvent};

@@ -60,6 +60,7 @@ pub struct FileSettings {
     pub refresh_rate_per_family: Option<i64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub resume_buffer_updates: Option<i64>,
 }
 
 /// `allowed_origins` as the file may write it.

@@ -29,7 +29,7 @@ pub use trusted_proxies::TrustedProxies;
 /// The flag names of every setting of `serve` (without `--config`), in the order of the design.
 /// The environment variable of each is `ADJUDICATOR_` and the name in upper snake case; its TOML
 /// key is the name with `_` for `-`.
-pub const FLAGS: [&str; 42] = [
+pub const FLAGS: [&str; 43] = [
     "listen",
     "data-dir",
     "store",
@@ -72,6 +72,7 @@ pub const FLAGS: [&str; 42] = [
     "refresh-rate-per-family",
     "tls-cert",
     "tls-key",
+    "resume-buffer-updates",
 ];
 
 /// The resolved, checked settings of the server.
@@ -163,6 +164,9 @@ pub struct Settings {
     pub refresh_rate_per_family: u32,
     /// `--tls-cert` and `--tls-key`: serve HTTPS and `wss://` with this pair; both or neither.
     pub tls: Option<TlsFiles>,
+    /// `--resume-buffer-updates`: recent pushes kept in memory for resumes with `since`, at
+    /// least 1; older ones are read from the event log.
+    pub resume_buffer_updates: usize,
     /// `--config`: the TOML file the settings were read from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -746,6 +750,15 @@ impl Settings {
             None,
             optional_path_value,
         )?;
+        let resume_buffer_updates = setting(
+            "resume-buffer-updates",
+            layers.pick(
+                args.resume_buffer_updates.as_ref(),
+                num(f.resume_buffer_updates),
+            ),
+            200_000,
+            count::<usize>,
+        )?;
         let tls = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -821,6 +834,7 @@ impl Settings {
             refresh_rate_per_ip,
             refresh_rate_per_family,
             tls,
+            resume_buffer_updates,
             config_file: args.config.clone(),
         })
     }
@@ -889,7 +903,7 @@ impl fmt::Display for Settings {
              snapshot_interval={} demo={} log={} \
              shutdown_timeout={} max_body_bytes={} trusted_proxies={} \
              login_failures_per_user_global={} refresh_rate_per_ip={} refresh_rate_per_family={} \
-             tls_cert={} tls_key={}",
+             tls_cert={} tls_key={} resume_buffer_updates={}",
             self.listen,
             self.data_dir.display(),
             self.store,
@@ -930,6 +944,7 @@ impl fmt::Display for Settings {
             self.refresh_rate_per_family,
             key_file(&self.tls.as_ref().map(|t| t.cert.clone())),
             key_file(&self.tls.as_ref().map(|t| t.key.clone())),
+            self.resume_buffer_updates,
         )
     }
 }

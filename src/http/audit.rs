@@ -1,5 +1,5 @@
 //! The audit API (auditors and admins): events with filters, a case or the queue as of a past
-//! moment, chain verification, and a streamed NDJSON export.
+//! moment, the log's head commitment, verification, and a streamed NDJSON export.
 
 use actix_web::{web, HttpResponse};
 use events::domain::Role;
@@ -7,7 +7,7 @@ use events::store::MAX_POSITION;
 use events::verify::ChainVerifier;
 use events::{EventEnvelope, EventStore, RecordedEvent};
 use futures_util::stream;
-use projections::{case_as_of, queue_as_of, AsOf, AuditEvent};
+use projections::{case_as_of, queue_as_of, AsOf, AuditEvent, Projections};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use super::authn::Authenticated;
 use super::cases::{case_id, command_error};
 use super::problem::ApiError;
 use super::AppState;
+use crate::projector::WithModels;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/cases/{id}", web::get().to(case_then))
             .route("/queue", web::get().to(queue_then))
             .route("/verify", web::get().to(verify))
+            .route("/head", web::get().to(head))
             .route("/export", web::get().to(export)),
     );
 }
@@ -213,6 +215,18 @@ async fn verify(state: web::Data<AppState>, who: Authenticated) -> Result<HttpRe
     })
     .await?;
     Ok(HttpResponse::Ok().json(verifier.summary()))
+}
+
+/// `{"position", "commitment"}`: the commitment to the log up to the last event the read models
+/// applied, kept by the projector as it folds, so answered at once.
+async fn head(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
+    who.require(AUDITORS)?;
+    let head = state
+        .projector
+        .send(WithModels::new(|m: &Projections| m.log_head()))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(head))
 }
 
 #[derive(Deserialize)]

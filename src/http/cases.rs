@@ -2,12 +2,15 @@
 //!
 //! Commands answer with the case as it stands after them, read from the projector once it has
 //! applied the append, so a client's next read never shows an older case than its own write.
+//! A submission with an `Idempotency-Key` that names an earlier submission of the same case
+//! answers that case again (200) and appends nothing (see [`crate::commands::keyed_submit`]).
 
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use events::domain::case::{Assessment, CaseAction, CaseCommand, Submission};
-use events::domain::{Actor, Culpability, Decision, Priority};
+use events::domain::idempotency::check_key;
+use events::domain::{Actor, Culpability, Decision, Priority, Role};
 use events::{EventEnvelope, Metadata, Timestamp};
 use projections::{AuditEvent, CaseStatusFilter, Cursor, Projections, Statuses};
 use serde::Deserialize;
@@ -18,6 +21,7 @@ use super::authn::Authenticated;
 use super::json::Json;
 use super::problem::ApiError;
 use super::{case_json, wait_for, AppState};
+use crate::commands::keyed_submit::{submit_with_key, KeyedError, KeyedOutcome};
 use crate::commands::{self, CommandError};
 use crate::projector::WithModels;
 
@@ -59,8 +63,10 @@ fn normal() -> Priority {
 async fn submit(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: HttpRequest,
     body: Json<SubmitBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
     let body = body.0;
     let case_id = Uuid::now_v7();
     let submission = Submission {
@@ -75,6 +81,9 @@ async fn submit(
         priority: body.priority,
     };
     let actor = who.actor();
+    if let Some(key) = key {
+        return submit_once(&state, &who, &key, submission).await;
+    }
     let outcome = commands::run_case(state.store.as_ref(), case_id, None, who.metadata(), || {
         CaseCommand {
             actor: actor.clone(),
@@ -86,6 +95,73 @@ async fn submit(
     .map_err(|e| command_error(e, None))?;
     let case = case_after(&state, case_id, outcome).await?;
     Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/cases/{case_id}")))
+        .json(case))
+}
+
+/// `Idempotency-Key`, if given: 1 to 128 printable characters, or 400 `bad_idempotency_key`.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let mut values = req.headers().get_all("idempotency-key");
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |detail: String| ApiError::bad_request("bad_idempotency_key", detail);
+    if values.next().is_some() {
+        return Err(bad("give one Idempotency-Key".into()));
+    }
+    let key = value
+        .to_str()
+        .map_err(|_| bad("Idempotency-Key must be printable ASCII characters".into()))?;
+    check_key(key).map_err(bad)?;
+    Ok(Some(key.to_owned()))
+}
+
+/// A submission under a key: a new case (201), or the key's case again (200).
+async fn submit_once(
+    state: &AppState,
+    who: &Authenticated,
+    key: &str,
+    submission: Submission,
+) -> Result<HttpResponse, ApiError> {
+    // Even a retry that appends nothing answers only those who may submit now.
+    who.require(&[Role::Classifier, Role::Admin])?;
+    let outcome = submit_with_key(
+        state.store.as_ref(),
+        &who.actor(),
+        who.metadata(),
+        key,
+        submission,
+    )
+    .await;
+    let (case_id, case, created) = match outcome {
+        Ok(KeyedOutcome::Created { case_id, appended }) => (
+            case_id,
+            case_after(state, case_id, Some(appended)).await?,
+            true,
+        ),
+        Ok(KeyedOutcome::Replayed { case_id, position }) => {
+            // Its case may come from another node: wait until the models hold it.
+            wait_for(state, position).await?;
+            (case_id, case_after(state, case_id, None).await?, false)
+        }
+        Err(KeyedError::KeyReused) => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                KeyedError::KeyReused.to_string(),
+            ))
+        }
+        Err(KeyedError::Contended) => {
+            return Err(ApiError::unavailable(KeyedError::Contended.to_string()))
+        }
+        Err(KeyedError::Command(e)) => return Err(command_error(e, None)),
+    };
+    let mut answer = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(answer
         .insert_header(("Location", format!("/api/v1/cases/{case_id}")))
         .json(case))
 }

@@ -8,7 +8,9 @@
 //!
 //! `/readyz` is usually open to whoever can reach the port (load balancers probe it without a
 //! token), so it says *what* is not ready, never *why*: a store's error can name files, hosts or
-//! SQL. The cause goes to the log instead.
+//! SQL. The cause goes to the log instead. The one exception is a projector stalled at an event
+//! it cannot decode: the answer names that event (position, stream, type), which holds no file
+//! name and no secret, since an operator needs it to act.
 
 use std::time::Duration;
 
@@ -86,15 +88,19 @@ fn readiness(
     caught_up: bool,
 ) -> (bool, Value) {
     match (head, status) {
-        (Ok(head), Some(s)) => (
-            s.healthy && caught_up,
-            json!({
+        (Ok(head), Some(s)) => {
+            let mut checks = json!({
                 "store": "ok",
                 "head_position": head,
                 "projection_position": s.position,
                 "projections": if s.healthy { "ok" } else { "failing" },
-            }),
-        ),
+            });
+            if let Some(event) = &s.stalled {
+                checks["projections"] = json!("stalled");
+                checks["reason"] = json!(event.to_string());
+            }
+            (s.healthy && caught_up, checks)
+        }
         (Err(_), _) => (false, json!({ "store": "unavailable" })),
         (Ok(_), None) => (false, json!({ "projections": "stopped" })),
     }
@@ -120,6 +126,7 @@ mod tests {
             position: 7,
             healthy: false,
             last_error: Some("cannot decode the event at /secret/path".into()),
+            stalled: None,
         };
         let (ready, checks) = readiness(Ok(9), Some(status), false);
         assert!(!ready);
@@ -133,9 +140,32 @@ mod tests {
             position: 9,
             healthy: true,
             last_error: None,
+            stalled: None,
         };
         assert!(readiness(Ok(9), Some(status()), true).0);
         assert!(!readiness(Ok(9), Some(status()), false).0);
         assert!(!readiness(Ok(9), None, true).0);
+    }
+
+    #[test]
+    fn a_stalled_projector_names_the_event_it_stopped_at() {
+        let event = events::UndecodableEvent {
+            position: 8,
+            stream: "case-1".into(),
+            event_type: "case_exploded".into(),
+            schema_version: 1,
+            reason: "unknown event type".into(),
+        };
+        let status = ProjectorStatus {
+            position: 7,
+            healthy: false,
+            last_error: Some(event.to_string()),
+            stalled: Some(event),
+        };
+        let (ready, checks) = readiness(Ok(9), Some(status), false);
+        assert!(!ready);
+        assert_eq!(checks["projections"], "stalled");
+        let reason = checks["reason"].as_str().unwrap();
+        assert!(reason.contains("position 8") && reason.contains("case_exploded"));
     }
 }

@@ -124,6 +124,8 @@ label_enum! {
         ConnectionsPerUser => "connections_per_user",
         /// `--max-connections`.
         MaxConnections => "max_connections",
+        /// Subscribes per session (5 a second, bursts of 10).
+        SubscribeRate => "subscribe_rate",
     }
 }
 

@@ -52,10 +52,27 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check every stream's hash chain; exit non-zero naming each broken stream and version.
-    Verify(StoreArgs),
+    /// Check that positions 1..head are all there, every stream's versions and hash chain, and
+    /// (with --expect) the head commitments recorded earlier; exit non-zero naming the first
+    /// bad position of each problem.
+    Verify(VerifyArgs),
+    /// Print the log's head commitment, `<position>:<commitment>`, after checking the log as
+    /// `verify` does: keep it somewhere the store's operators cannot edit.
+    Head(StoreArgs),
     /// Write every event after a position as NDJSON, one audit event per line.
     Export(ExportArgs),
+}
+
+/// Flags of `adjudicator audit verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// A head printed earlier by `audit head` (or served by `GET /api/v1/audit/head`): the log
+    /// up to that position must be exactly what it was. Repeat for several.
+    #[arg(long = "expect", value_name = "POSITION:COMMITMENT")]
+    pub expect: Vec<events::commitment::LogHead>,
 }
 
 /// Flags of `adjudicator audit export`.

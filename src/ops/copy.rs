@@ -131,12 +131,7 @@ async fn copy_all(
             verifier.check(&e);
             if let Some(f) = verifier.failures().first() {
                 anyhow::bail!(
-                    "the source's hash chain of {} breaks at version {} (position {}): {}; \
-                     the copy stopped there, before position {}",
-                    f.stream,
-                    f.version,
-                    f.position,
-                    f.problem,
+                    "the source does not verify: {f}; the copy stopped there, before position {}",
                     chunk.first_position().unwrap_or(f.position)
                 );
             }
@@ -233,12 +228,7 @@ async fn verify_target(target: Arc<dyn EventStore>) -> anyhow::Result<(String, u
     }
     let summary = verifier.summary();
     if let Some(f) = summary.failures.first() {
-        anyhow::bail!(
-            "after the copy, the target's hash chain of {} breaks at version {}: {}",
-            f.stream,
-            f.version,
-            f.problem
-        );
+        anyhow::bail!("after the copy, the target does not verify: {f}");
     }
     Ok((digest.finish(), summary.events_checked))
 }

@@ -46,13 +46,9 @@ pub fn decode_ahead(
     tokio::spawn(async move {
         while let Some(page) = pages.recv().await {
             let decoded = page.map_err(anyhow::Error::from).and_then(|page| {
+                // The error names the event's position, stream and type, as `serve` does.
                 page.into_iter()
-                    .map(|record| {
-                        let position = record.position;
-                        EventEnvelope::decode(record).map_err(|e| {
-                            anyhow::anyhow!("cannot decode the event at position {position}: {e}")
-                        })
-                    })
+                    .map(|record| EventEnvelope::decode(record).map_err(anyhow::Error::from))
                     .collect::<anyhow::Result<Vec<_>>>()
             });
             let failed = decoded.is_err();

@@ -3,9 +3,14 @@
 //! It owns the read models; nothing else mutates them. Events arrive from a store subscription
 //! opened at the models' checkpoint, so none is skipped and none is applied twice (the models
 //! also ignore any event at or before their checkpoint). Queries are closures run against the
-//! models inside the actor ([`WithModels`]): they never wait for I/O. If the store fails, or an
-//! event cannot be decoded, the projector reports itself unhealthy and resubscribes from its
-//! checkpoint with exponential backoff.
+//! models inside the actor ([`WithModels`]): they never wait for I/O, and are small (no
+//! WebSocket snapshot is built here: [`TakeView`] hands out a read view that costs a few
+//! reference counts, and the snapshot is serialized elsewhere). If the store fails, the
+//! projector reports itself unhealthy and resubscribes from its checkpoint with exponential
+//! backoff. An event this build cannot decode is different: retrying cannot help and skipping it
+//! would serve models that silently miss it, so the projector *stalls* there: it stops applying,
+//! reports the event (position, stream, type) in its [`Status`], answers every wait beyond it with
+//! `false`, and stays not ready until the server is restarted with a build that reads it.
 //!
 //! Snapshots are encoded inside the actor (the models must not change while they are read) and
 //! written to disk on a blocking thread, at most one at a time. On a timer it forgets the
@@ -16,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use events::hash::Hash;
-use events::{EventEnvelope, EventStore, RecordedEvent, StoreError};
-use projections::{Projections, Update};
+use events::{EventEnvelope, EventStore, RecordedEvent, StoreError, UndecodableEvent};
+use projections::{Projections, ReadView, Topic, Update};
 
 use super::snapshot_file::{self, Snapshot, SnapshotFile};
 use crate::metrics::{actor_handled, metrics, ActorKind, Ticket};
@@ -73,6 +78,13 @@ fn control_of(env: &EventEnvelope) -> Option<Control> {
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<Published>);
 
+/// Answers a read view of the models as they stand (for snapshots of these topics): a few
+/// reference counts, never a copy of the models nor their JSON, so that snapshots are built
+/// elsewhere and never hold up the events or the token checks this actor serves.
+#[derive(Message)]
+#[rtype(result = "ReadView")]
+pub struct TakeView(pub Vec<Topic>);
+
 /// Runs a query against the models and answers its result.
 pub struct WithModels<R>(pub Box<dyn FnOnce(&Projections) -> R + Send>);
 
@@ -94,9 +106,11 @@ pub struct Status;
 pub struct ProjectorStatus {
     /// The last applied position.
     pub position: u64,
-    /// False while the subscription is failing.
+    /// False while the subscription is failing, and once stalled.
     pub healthy: bool,
     pub last_error: Option<String>,
+    /// The event the projector stopped at for good, if it did: it cannot be decoded.
+    pub stalled: Option<UndecodableEvent>,
 }
 
 /// Answers once the models have applied `position` (read-your-writes after an append).
@@ -153,6 +167,7 @@ pub struct Projector {
     subscription: Option<SpawnHandle>,
     healthy: bool,
     last_error: Option<String>,
+    stalled: Option<UndecodableEvent>,
     backoff: Duration,
     snapshot_position: u64,
     snapshot_at: Instant,
@@ -181,6 +196,7 @@ impl Projector {
             subscription: None,
             healthy: true,
             last_error: None,
+            stalled: None,
             backoff: MIN_BACKOFF,
             snapshot_position: position,
             snapshot_at: Instant::now(),
@@ -198,6 +214,9 @@ impl Projector {
     }
 
     fn fail(&mut self, ctx: &mut Context<Self>, error: String) {
+        if self.stalled.is_some() {
+            return;
+        }
         tracing::error!(position = self.models.position(), "projector: {error}");
         metrics().actor_restart(ActorKind::Projector);
         self.healthy = false;
@@ -214,7 +233,7 @@ impl Projector {
         let hash = record.hash;
         let env = match EventEnvelope::decode(record) {
             Ok(env) => env,
-            Err(e) => return self.fail(ctx, format!("cannot decode an event: {e}")),
+            Err(e) => return self.stall(ctx, e),
         };
         // Nobody to push to (a replay at start, or before the registry subscribes): skip
         // building the JSON of the updates.
@@ -249,6 +268,29 @@ impl Projector {
         if self.models.position() - self.snapshot_position >= self.config.snapshot_every_events {
             self.start_snapshot(ctx);
         }
+    }
+
+    /// Stops at an event that cannot be decoded, for good (see the module's documentation).
+    fn stall(&mut self, ctx: &mut Context<Self>, event: UndecodableEvent) {
+        tracing::error!(
+            position = event.position,
+            "projector stopped: {event}; the read models stay at position {} and the server is \
+             not ready until it runs a build that reads this event",
+            self.models.position()
+        );
+        self.healthy = false;
+        self.last_error = Some(event.to_string());
+        self.stalled = Some(event);
+        if let Some(handle) = self.subscription.take() {
+            ctx.cancel_future(handle);
+        }
+        // Nobody waiting will see their position applied.
+        for (_, senders) in std::mem::take(&mut self.waiters) {
+            for tx in senders {
+                let _ = tx.send(false);
+            }
+        }
+        self.waiting = 0;
     }
 
     fn wake_waiters(&mut self) {
@@ -352,6 +394,9 @@ crate::metered_actor!(Projector);
 impl StreamHandler<Result<RecordedEvent, StoreError>> for Projector {
     fn handle(&mut self, item: Result<RecordedEvent, StoreError>, ctx: &mut Context<Self>) {
         actor_handled(ActorKind::Projector);
+        if self.stalled.is_some() {
+            return;
+        }
         match item {
             Ok(record) => self.apply(record, ctx),
             Err(e) => self.fail(ctx, format!("subscription failed: {e}")),
@@ -383,6 +428,14 @@ impl<R: Send + 'static> Handler<WithModels<R>> for Projector {
     }
 }
 
+impl Handler<TakeView> for Projector {
+    type Result = MessageResult<TakeView>;
+
+    fn handle(&mut self, msg: TakeView, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.models.view(&msg.0))
+    }
+}
+
 impl Handler<Status> for Projector {
     type Result = MessageResult<Status>;
 
@@ -391,6 +444,7 @@ impl Handler<Status> for Projector {
             position: self.models.position(),
             healthy: self.healthy,
             last_error: self.last_error.clone(),
+            stalled: self.stalled.clone(),
         })
     }
 }
@@ -424,7 +478,7 @@ impl Handler<WaitForPosition> for Projector {
         if msg.0 <= self.models.position() {
             return Box::pin(async { true });
         }
-        if self.waiting >= MAX_WAITERS {
+        if self.stalled.is_some() || self.waiting >= MAX_WAITERS {
             return Box::pin(async { false });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -14,7 +14,7 @@ pub mod startup;
 
 pub use actor::{
     Control, Projector, ProjectorConfig, ProjectorStatus, Published, SaveSnapshot, Status,
-    Subscribe, WaitForPosition, WithModels,
+    Subscribe, TakeView, WaitForPosition, WithModels,
 };
 pub use snapshot_file::SnapshotFile;
 pub use snapshot_key::SnapshotKey;

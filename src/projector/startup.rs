@@ -1,15 +1,42 @@
 //! Where the projector starts: the last good snapshot, or nothing.
 //!
 //! A snapshot is used only if it is intact and ours (its authentication code verifies with this
-//! server's key, its bytes decode) and anchored in this store (the event at its checkpoint position has the hash the snapshot recorded). Anything
-//! else is reported and ignored: the projector then replays from position 0, which is slower but
+//! server's key, its bytes decode) and anchored in this store (the event at its checkpoint
+//! position has the hash the snapshot recorded). Anything else is reported and ignored: the projector then replays from position 0, which is slower but
 //! never wrong.
 
 use events::hash::{Hash, GENESIS};
 use events::EventStore;
 use projections::Projections;
 
+use super::actor::{Projector, Status, WaitForPosition};
 use super::snapshot_file::{self, SnapshotFile};
+use crate::metrics::MeteredAddr;
+
+/// Waits until the projector has applied `position` (the store's head at start). If it stopped
+/// at an event it cannot decode, the error names that event: the server must not start serving
+/// models that lack it.
+pub async fn caught_up(projector: &MeteredAddr<Projector>, position: u64) -> anyhow::Result<()> {
+    let stopped = || anyhow::anyhow!("the projector stopped during start-up");
+    if projector
+        .send(WaitForPosition(position))
+        .await
+        .map_err(|_| stopped())?
+    {
+        return Ok(());
+    }
+    let status = projector.send(Status).await.map_err(|_| stopped())?;
+    match status.stalled {
+        Some(event) => Err(anyhow::anyhow!(
+            "cannot start: {event}. Nothing was changed; run a build that reads this event \
+             (`adjudicator replay` reports the same)"
+        )),
+        None => Err(anyhow::anyhow!(
+            "the read models did not reach position {position} (they are at {})",
+            status.position
+        )),
+    }
+}
 
 /// The models to start from and the hash of the event at their checkpoint.
 pub struct Start {
@@ -77,6 +104,18 @@ pub async fn anchor(
         Err(e) => return from_scratch(Some(format!("cannot check the snapshot's anchor: {e}"))),
     };
     if !anchored {
+        // A snapshot beyond the store's last event means the store lost events it had (a
+        // damaged write-ahead log loses its last transactions silently), or is an older copy.
+        let head = store.head_position().await.unwrap_or(0);
+        if position > head {
+            return from_scratch(Some(format!(
+                "{}: the snapshot was taken at position {position} but the store ends at \
+                 position {head}: the events after {head} are not in the store (restored from an \
+                 older backup, or lost). Check the log against a recorded head with `adjudicator \
+                 audit verify --expect <position>:<commitment>`",
+                file.path.display(),
+            )));
+        }
         return from_scratch(Some(format!(
             "{}: the snapshot at position {position} does not belong to this store",
             file.path.display(),

@@ -5,13 +5,17 @@
 //! | `route.rs` | `GET /api/v1/ws`: checks before and after the upgrade |
 //! | `origin.rs` | the `Origin` check against `--allowed-origins` |
 //! | `session.rs` | the session actor |
-//! | `registry/` | the registry actor: limits, heartbeats, topics, fan-out (`mod.rs`); operators' messages and the drain (`operators.rs`) |
+//! | `registry/` | the registry actor: limits, heartbeats, fan-out (`mod.rs`); subscriptions and their snapshots (`subscriptions.rs`); revocations since a token's check (`controls.rs`); operators' messages and the drain (`operators.rs`); resumes from the log (`resume.rs`) |
 //! | `outbound.rs` | a session's bounded outbound queue and its writer |
+//! | `socket.rs` | the connection under a session, to drop it when a close does not get through |
 //! | `recent.rs` | recent pushes, for resumes with `since` |
+//! | `catchup/` | resumes older than the recent pushes, from the event log, one task per session |
+//! | `snapshots.rs` | snapshots built off the actors, once per (topic, position, window), shared |
 //! | `protocol.rs` | the messages |
 //! | `admin.rs` | the operators' endpoints |
 
 pub mod admin;
+pub mod catchup;
 pub mod origin;
 pub mod outbound;
 pub mod protocol;
@@ -19,6 +23,8 @@ pub mod recent;
 pub mod registry;
 pub mod route;
 pub mod session;
+pub mod snapshots;
+pub mod socket;
 
 use actix_web::web;
 

@@ -5,15 +5,21 @@
 //!
 //! Pushes are `ByteString`s: a push serialized once is shared (reference-counted) by every
 //! session that sends it.
+//!
+//! A close has a deadline (`close_wait`): a client that still has not taken everything up to the
+//! close frame by then is not waited for any longer. The writer is stopped (what is queued is
+//! dropped) and the connection itself is reset (see [`super::socket`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use actix_ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use super::socket::ConnectionSocket;
 
 /// One frame on its way out.
 pub enum Frame {
@@ -35,6 +41,14 @@ pub struct Outbound {
     writer: JoinHandle<()>,
     session: actix_ws::Session,
     close_wait: Duration,
+    /// The connection, while it lasts (`None` when it cannot be reached, e.g. over TLS).
+    socket: Option<Weak<ConnectionSocket>>,
+    /// Set once the close's deadline runs.
+    deadline_set: AtomicBool,
+    /// Signalled each time the writer hands a text frame to the socket: a resume waiting for
+    /// room waits on it.
+    drained: Arc<tokio::sync::Notify>,
+    max_messages: usize,
 }
 
 impl Outbound {
@@ -50,6 +64,8 @@ impl Outbound {
         let (tx, mut rx) = mpsc::channel::<Frame>(max_messages.max(1));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let counter = queued_bytes.clone();
+        let drained = Arc::new(tokio::sync::Notify::new());
+        let written = drained.clone();
         let mut socket = session.clone();
         let writer = actix_web::rt::spawn(async move {
             while let Some(frame) = rx.recv().await {
@@ -58,6 +74,7 @@ impl Outbound {
                         let len = text.len();
                         let sent = socket.text(text).await;
                         counter.fetch_sub(len, Ordering::Relaxed);
+                        written.notify_one();
                         sent
                     }
                     Frame::Ping => socket.ping(b"").await,
@@ -79,7 +96,17 @@ impl Outbound {
             writer,
             session,
             close_wait,
+            socket: None,
+            deadline_set: AtomicBool::new(false),
+            drained,
+            max_messages: max_messages.max(1),
         }
+    }
+
+    /// The connection to reset if a close does not get through by its deadline.
+    pub fn with_socket(mut self, socket: Option<Weak<ConnectionSocket>>) -> Self {
+        self.socket = socket;
+        self
     }
 
     /// Queues a text frame, or reports that the queue is full: that the bytes waiting have
@@ -102,26 +129,73 @@ impl Outbound {
         self.tx.try_send(frame).map_err(|_| Overflow)
     }
 
+    /// Whether `messages` more text frames of `bytes` in all fit in half the queue: a resume
+    /// streams from the log into the queue in batches and waits for room rather than
+    /// overflowing it, leaving the other half for live frames (pings, pushes of other topics).
+    /// An empty queue takes any batch, however large its messages.
+    pub fn has_room(&self, messages: usize, bytes: usize) -> bool {
+        let queued_bytes = self.queued_bytes();
+        let queued = self.max_messages - self.tx.capacity();
+        if queued == 0 && queued_bytes == 0 {
+            return true;
+        }
+        queued + messages <= self.max_messages / 2 && queued_bytes + bytes <= self.max_bytes / 2
+    }
+
+    /// Notified when the writer has sent a frame (see [`Outbound::has_room`]).
+    pub fn drained(&self) -> Arc<tokio::sync::Notify> {
+        self.drained.clone()
+    }
+
     /// Bytes queued and not yet handed to the socket.
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes.load(Ordering::Relaxed)
     }
 
-    /// Closes after everything queued so far has been sent.
+    /// Closes after everything queued so far has been sent, or drops the connection if that
+    /// has not happened within `close_wait`.
     pub fn close(&self, code: u16, reason: &'static str) {
         if self.tx.try_send(Frame::Close(code, reason)).is_err() {
-            self.close_now(code, reason);
+            return self.close_now(code, reason);
         }
+        self.drop_after_deadline(None);
     }
 
     /// Drops what is queued and closes at once: for a client that does not read.
     pub fn close_now(&self, code: u16, reason: &'static str) {
         self.writer.abort();
+        // The client is known not to read: its connection is reset at the deadline whatever
+        // actix-web does meanwhile. Once the last handle below is dropped the response body ends,
+        // and actix-web may close the connection with the unsent bytes still in the kernel's
+        // buffer (the peer then sees neither them nor a reset); holding the socket keeps it open
+        // until it is reset.
+        let hold = self.socket.as_ref().and_then(Weak::upgrade);
         let session = self.session.clone();
         let wait = self.close_wait;
         actix_web::rt::spawn(async move {
             let _ =
                 tokio::time::timeout(wait, session.close(Some(close_reason(code, reason)))).await;
+        });
+        self.drop_after_deadline(hold);
+    }
+
+    /// Once `close_wait` has passed: stops the writer (dropping what it still holds) and resets
+    /// the connection if it is still open, that is if the client has not taken the close, or if
+    /// `hold` is given (a client that does not read).
+    fn drop_after_deadline(&self, hold: Option<Arc<ConnectionSocket>>) {
+        if self.deadline_set.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let writer = self.writer.abort_handle();
+        let socket = self.socket.clone();
+        let wait = self.close_wait;
+        actix_web::rt::spawn(async move {
+            tokio::time::sleep(wait).await;
+            writer.abort();
+            if let Some(socket) = hold.or_else(|| socket.and_then(|s| s.upgrade())) {
+                tracing::info!("a client did not take its close within {wait:?}: connection reset");
+                socket.reset();
+            }
         });
     }
 }

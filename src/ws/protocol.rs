@@ -86,6 +86,11 @@ struct AuthBody {
 /// Topics one session may hold at most (`too_many_topics` beyond).
 pub const MAX_TOPICS_PER_SESSION: usize = 256;
 
+/// Subscribes a session may send per second, on average (`subscribe_rate` beyond)…
+pub const SUBSCRIBE_RATE: u32 = 5;
+/// …and at once.
+pub const SUBSCRIBE_BURST: u32 = 10;
+
 pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
     let value: Value = serde_json::from_str(text).map_err(|_| BadMessage {
         id: None,

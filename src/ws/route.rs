@@ -6,6 +6,7 @@
 //! an origin and a failed token check), inside the request's span, so with its request id;
 //! never with the token.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -18,13 +19,14 @@ use super::protocol;
 use super::registry::{Admit, Refusal};
 use super::session::auth_failure;
 use super::session::WsSession;
+use super::socket::ConnectionSocket;
 use super::WsContext;
 use crate::http::authn::authenticate;
 use crate::http::client_ip::client_ip;
 use crate::http::problem::ApiError;
 use crate::http::request_id::RequestId;
-use crate::http::AppState;
 use crate::metrics::{metrics, ConnectionStatus, RateLimit};
+use crate::state::AppState;
 
 /// The subprotocol the server speaks; `bearer.<token>` may come beside it.
 const SUBPROTOCOL: &str = "adjudicator.v1";
@@ -110,6 +112,7 @@ pub async fn upgrade(
         .max_continuation_size(ws.max_frame_bytes);
     let state = state.get_ref().clone();
     let ws = ws.get_ref().clone();
+    let socket = req.conn_data::<Arc<ConnectionSocket>>().map(Arc::downgrade);
     let request_id = RequestId::of(&req);
     let span = tracing::Span::current();
     let checking = async move {
@@ -118,7 +121,8 @@ pub async fn upgrade(
             ws.session.outbound_messages,
             ws.session.outbound_bytes,
             ws.session.heartbeat_interval * ws.session.heartbeat_missed,
-        );
+        )
+        .with_socket(socket);
         let started = Instant::now();
         let checked = match token {
             Some(token) => authenticate(&state, &token).await,

@@ -26,11 +26,11 @@ use super::registry::{
 };
 use crate::auth::Principal;
 use crate::http::authn::authenticate;
-use crate::http::AppState;
 use crate::metrics::{
     actor_handled, metrics, ActorKind, AuthFailure, ConnectionStatus, ErrorType, MessageType,
     MeteredAddr, RateLimit, StopReason,
 };
+use crate::state::AppState;
 
 /// What a session needs to know of the settings.
 #[derive(Clone, Debug)]
@@ -56,6 +56,8 @@ pub struct WsSession {
     out: Outbound,
     last_seen: Instant,
     bucket: TokenBucket,
+    /// Subscribes, a bucket of their own: each may cost snapshots.
+    subscribes: TokenBucket,
     bad_in_a_row: u32,
     expiry: Option<SpawnHandle>,
     registered: bool,
@@ -96,6 +98,7 @@ impl WsSession {
             out,
             last_seen: Instant::now(),
             bucket,
+            subscribes: TokenBucket::new(protocol::SUBSCRIBE_RATE, protocol::SUBSCRIBE_BURST),
             bad_in_a_row: 0,
             expiry: None,
             registered: false,
@@ -215,6 +218,18 @@ impl WsSession {
                     return;
                 };
                 self.bad_in_a_row = 0;
+                if !self.subscribes.take(Instant::now()) {
+                    metrics().rate_limited(RateLimit::SubscribeRate);
+                    let refusal = protocol::error(
+                        Some(&id),
+                        "subscribe_rate",
+                        &format!(
+                            "more than {} subscribes a second; send it again later",
+                            protocol::SUBSCRIBE_RATE
+                        ),
+                    );
+                    return self.send(ctx, refusal, MessageType::Error);
+                }
                 self.registry.do_send(SubscribeTopics {
                     id: self.id,
                     request_id: id,
@@ -525,6 +540,38 @@ impl Handler<CloseSession> for WsSession {
 
     fn handle(&mut self, msg: CloseSession, ctx: &mut Context<Self>) {
         self.close(ctx, msg.code, msg.reason, msg.send_error);
+    }
+}
+
+/// Messages of a resume from the log (see [`super::catchup`]), queued only while the outbound
+/// queue has room for them: answers those it did not take, to be sent again once the writer has
+/// drained some, or `Err` once the session is closing.
+#[derive(Message)]
+#[rtype(result = "Result<super::catchup::Untaken, ()>")]
+pub struct CatchUpBatch(pub std::collections::VecDeque<(ByteString, MessageType)>);
+
+impl Handler<CatchUpBatch> for WsSession {
+    type Result = Result<super::catchup::Untaken, ()>;
+
+    fn handle(&mut self, mut msg: CatchUpBatch, ctx: &mut Context<Self>) -> Self::Result {
+        while let Some((text, _)) = msg.0.front() {
+            if self.closing {
+                return Err(());
+            }
+            if !self.out.has_room(1, text.len()) {
+                break;
+            }
+            if let Some((text, kind)) = msg.0.pop_front() {
+                self.send_shared(ctx, text, kind);
+            }
+        }
+        if self.closing {
+            return Err(());
+        }
+        Ok(super::catchup::Untaken {
+            rest: msg.0,
+            drained: self.out.drained(),
+        })
     }
 }
 

@@ -466,6 +466,62 @@ pub fn assert_audit_event_shape(event: &Value) {
     }
 }
 
+/// The head commitment (`{"position", "commitment"}`) of audit events given in position order,
+/// computed as docs/security.md documents it, independently of the server's code:
+/// `C_0` = 32 zero bytes, `C_n = SHA-256(C_{n-1} ‖ position_n as u64 big-endian ‖ hash_n)`.
+pub fn head_of(events: &[Value]) -> Value {
+    use sha2::{Digest, Sha256};
+    let mut commitment = [0u8; 32];
+    let mut position = 0;
+    for event in events {
+        position = event["position"].as_u64().expect("a position");
+        let hex = event["hash"].as_str().expect("a hash");
+        let hash: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect();
+        let mut h = Sha256::new();
+        h.update(commitment);
+        h.update(position.to_be_bytes());
+        h.update(&hash);
+        commitment = h.finalize().into();
+    }
+    let hex: String = commitment.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({"position": position, "commitment": hex})
+}
+
+/// Every event of the audit log, paged through `GET /api/v1/audit/events`.
+pub async fn every_audit_event(server: &Server, token: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let path = format!("/api/v1/audit/events?after={after}&limit=1000");
+        let page = assert_json(get(server, &path, Some(token)).await, 200).await;
+        events.extend(page["events"].as_array().expect("events").iter().cloned());
+        match page["next"].as_u64() {
+            Some(next) => after = next,
+            None => return events,
+        }
+    }
+}
+
+/// A valid submission of case `case_id` for tests that build histories without a server.
+pub fn sample_submission(case_id: uuid::Uuid, n: u64) -> events::domain::case::Submission {
+    use events::domain::case::{Assessment, Submission};
+    use events::domain::{Culpability, Priority};
+    Submission {
+        case_id,
+        subject_ref: format!("DOC-{n}"),
+        excerpt: "He said he would do it, and then he did it.".into(),
+        assessment: Assessment {
+            culpability: Culpability::Purposely,
+            confidence: 0.9,
+            rationale: "Stated intent.".into(),
+        },
+        priority: Priority::Normal,
+    }
+}
+
 pub mod browser;
 pub mod prometheus;
 pub mod seed;

@@ -476,6 +476,46 @@ pub async fn raw_upgrade(server: &Server, token: &str) -> (TcpStream, Vec<u8>) {
     (tcp, received[head_end..].to_vec())
 }
 
+/// A client's masked text frame (payload under 126 bytes), for clients written by hand.
+pub fn masked_text_frame(payload: &str) -> Vec<u8> {
+    let bytes = payload.as_bytes();
+    assert!(bytes.len() < 126);
+    let mask = [0x5a, 0x17, 0xc3, 0x88];
+    let mut frame = vec![0x81, 0x80 | bytes.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(bytes.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Polls `socket`'s pending error until it is a reset, without reading from it; answers how long
+/// that took. Fails the test if `within` passes first.
+pub fn wait_for_reset(socket: socket2::SockRef<'_>, within: Duration) -> Duration {
+    let since = Instant::now();
+    loop {
+        match socket.take_error() {
+            // A reset shows as ECONNRESET, or as EPIPE when it lands after the server's FIN
+            // (over TLS the close_notify's shutdown sends one before the reset).
+            Ok(Some(e)) => {
+                assert!(
+                    matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                    ),
+                    "{e}"
+                );
+                return since.elapsed();
+            }
+            Ok(None) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(
+            since.elapsed() < within,
+            "the server still holds a connection whose client does not read"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Reads until the server closes the connection (or resets it) and returns what arrived,
 /// chunk by chunk, each with when it came, and when the connection ended, both measured from
 /// `origin`; fails the test if the connection is still open after `within`.

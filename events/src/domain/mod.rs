@@ -9,6 +9,7 @@
 pub mod case;
 pub mod error;
 pub mod event;
+pub mod idempotency;
 pub mod revocation;
 pub mod system;
 pub mod user;

@@ -21,24 +21,26 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytestring::ByteString;
 use events::Timestamp;
-use projections::{Projections, QueueWindow, Statuses, Topic};
-use serde_json::Value;
+use projections::Topic;
 use uuid::Uuid;
 
 mod controls;
 mod operators;
+mod resume;
+mod subscriptions;
 
 pub use controls::{closes, RecentControls, MAX_RECENT_CONTROLS};
 pub use operators::{Drain, GetLimits, Kick, LimitsInfo, ListSessions, SessionInfo};
+pub use resume::{HeldStep, ResumeAttach, ResumeEnded, ResumeHeld};
+pub use subscriptions::{SubscribeTopics, UnsubscribeTopics};
 
-use super::protocol;
 use super::recent::Recent;
-use super::session::{CloseSession, Deliver, Heartbeat, WsSession};
+use super::session::{CloseSession, Heartbeat, WsSession};
+use super::snapshots::{Builder, SnapshotCache};
 use crate::auth::{Principal, RetryAfter, SlidingWindow};
-use crate::metrics::{
-    actor_handled, metrics, ActorKind, ErrorType, MessageType, MeteredAddr, TopicKind,
-};
-use crate::projector::{Projector, Published, Subscribe as ProjectorSubscribe, WithModels};
+use crate::metrics::{actor_handled, metrics, ActorKind, MessageType, MeteredAddr, TopicKind};
+use crate::projector::{Projector, Published, Subscribe as ProjectorSubscribe};
+use subscriptions::{Pending, Sub, TopicRequest};
 
 /// A message for a session and its kind (for the metrics).
 type Out = (ByteString, MessageType);
@@ -66,24 +68,6 @@ struct Entry {
     waiting: VecDeque<TopicRequest>,
 }
 
-/// A subscribe or unsubscribe, answered in the order the session sent them.
-enum TopicRequest {
-    Subscribe(SubscribeTopics),
-    Unsubscribe(UnsubscribeTopics),
-}
-
-/// Requests of one session that may wait behind a subscribe; more are refused.
-const MAX_WAITING_REQUESTS: usize = 16;
-
-/// One session's subscription to one topic.
-#[derive(Clone, Copy, Debug)]
-struct Sub {
-    /// The position after which it wants updates.
-    after: u64,
-    /// The statuses it wants to hear of (`queue`); every status on other topics.
-    statuses: Statuses,
-}
-
 pub struct Registry {
     limits: Limits,
     projector: MeteredAddr<Projector>,
@@ -93,12 +77,21 @@ pub struct Registry {
     topics: HashMap<Topic, HashMap<Uuid, Sub>>,
     connects: SlidingWindow,
     recent: Recent,
+    /// Snapshots being built and the finished ones of the newest position.
+    snapshots: SnapshotCache,
+    builder: Builder,
+    /// Per session, its subscribe waiting for snapshots (one at most).
+    pending: HashMap<Uuid, Pending>,
     position: u64,
     draining: bool,
     /// Controls handled lately: registrations checked before one of them are refused.
     controls: RecentControls,
     /// Answered when the last session is gone after a drain.
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Where resumes older than `recent` are read from (`resume.rs`).
+    store: Option<std::sync::Arc<dyn events::EventStore>>,
+    /// Sessions catching up from the log, and the pushes held for each meanwhile.
+    catching_up: HashMap<Uuid, super::catchup::held::Held>,
 }
 
 impl Registry {
@@ -112,10 +105,15 @@ impl Registry {
             topics: HashMap::new(),
             connects,
             recent: Recent::new(200_000, 64 * 1024 * 1024, head),
+            snapshots: SnapshotCache::default(),
+            builder: Builder::per_core(),
+            pending: HashMap::new(),
             position: head,
             draining: false,
             controls: RecentControls::new(head, MAX_RECENT_CONTROLS),
             drained: Vec::new(),
+            store: None,
+            catching_up: HashMap::new(),
         }
     }
 
@@ -142,6 +140,8 @@ impl Registry {
         for topic in &entry.topics {
             self.unsubscribe_one(id, topic);
         }
+        self.pending.remove(&id);
+        self.catching_up.remove(&id);
         if self.sessions.is_empty() {
             for tx in self.drained.drain(..) {
                 let _ = tx.send(());
@@ -170,215 +170,6 @@ impl Registry {
             m.set_subscriptions(k, n);
         }
     }
-
-    /// Subscribes `id` to `topics` for the updates after `after` (on `queue`, those of the
-    /// window's statuses), sending first the recent updates after it that the registry has
-    /// already fanned out.
-    fn attach(
-        &mut self,
-        id: Uuid,
-        topics: &[Topic],
-        window: &QueueWindow,
-        after: u64,
-    ) -> Result<Vec<Out>, ()> {
-        let wanted: HashMap<Topic, Statuses> = topics
-            .iter()
-            .map(|t| (*t, statuses_of(t, window)))
-            .collect();
-        let backlog: Vec<Out> = match self.recent.since(after, |t, statuses| {
-            wanted.get(t).is_some_and(|w| w.meets(statuses))
-        }) {
-            Some(entries) => entries
-                .map(|(_, _, _, text)| (text.clone(), MessageType::Update))
-                .collect(),
-            None => return Err(()),
-        };
-        let Some(entry) = self.sessions.get_mut(&id) else {
-            return Ok(Vec::new());
-        };
-        for (topic, statuses) in wanted {
-            entry.topics.insert(topic);
-            let sub = Sub { after, statuses };
-            self.topics.entry(topic).or_default().insert(id, sub);
-        }
-        self.report();
-        Ok(backlog)
-    }
-
-    /// Takes a session's request now, or queues it behind the subscribe it is waiting for.
-    fn request(&mut self, request: TopicRequest, ctx: &mut Context<Self>) {
-        let id = match &request {
-            TopicRequest::Subscribe(m) => m.id,
-            TopicRequest::Unsubscribe(m) => m.id,
-        };
-        let Some(entry) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        if !entry.busy {
-            return self.handle_request(request, ctx);
-        }
-        if entry.waiting.len() < MAX_WAITING_REQUESTS {
-            entry.waiting.push_back(request);
-            return;
-        }
-        let request_id = match &request {
-            TopicRequest::Subscribe(m) => &m.request_id,
-            TopicRequest::Unsubscribe(m) => &m.request_id,
-        };
-        let refusal = protocol::error(
-            Some(request_id),
-            "subscribe_rate",
-            "too many subscribes and unsubscribes waiting; send fewer at a time",
-        );
-        entry.addr.do_send(Deliver(vec![(
-            ByteString::from(refusal),
-            MessageType::Error,
-        )]));
-    }
-
-    fn handle_request(&mut self, request: TopicRequest, ctx: &mut Context<Self>) {
-        match request {
-            TopicRequest::Subscribe(m) => self.subscribe(m, ctx),
-            TopicRequest::Unsubscribe(m) => self.unsubscribe(m),
-        }
-    }
-
-    /// A session's subscribe is answered: take its next waiting request, if any.
-    fn done(&mut self, id: Uuid, ctx: &mut Context<Self>) {
-        let Some(entry) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        entry.busy = false;
-        while let Some(entry) = self.sessions.get_mut(&id) {
-            if entry.busy {
-                break;
-            }
-            let Some(next) = entry.waiting.pop_front() else {
-                break;
-            };
-            self.handle_request(next, ctx);
-        }
-    }
-
-    fn subscribe(&mut self, msg: SubscribeTopics, ctx: &mut Context<Self>) {
-        let Some(entry) = self.sessions.get_mut(&msg.id) else {
-            return;
-        };
-        let addr = entry.addr.clone();
-        let added = msg
-            .topics
-            .iter()
-            .filter(|t| !entry.topics.contains(t))
-            .count();
-        if entry.topics.len() + added > protocol::MAX_TOPICS_PER_SESSION {
-            metrics().error(ErrorType::TooManyTopics);
-            let refusal = protocol::error(
-                Some(&msg.request_id),
-                "too_many_topics",
-                &too_many_topics(entry.topics.len(), added),
-            );
-            addr.do_send(Deliver(vec![(
-                ByteString::from(refusal),
-                MessageType::Error,
-            )]));
-            return;
-        }
-        if let Some(since) = msg.since {
-            if let Ok(backlog) = self.attach(msg.id, &msg.topics, &msg.window, since) {
-                let mut out = vec![(
-                    ByteString::from(protocol::subscribed(
-                        &msg.request_id,
-                        &msg.names,
-                        self.position,
-                    )),
-                    MessageType::Subscribed,
-                )];
-                out.extend(backlog);
-                addr.do_send(Deliver(out));
-                return;
-            }
-            // Too far back for the recent updates: fall through to fresh snapshots.
-        }
-        if let Some(entry) = self.sessions.get_mut(&msg.id) {
-            entry.busy = true;
-        }
-        let topics = msg.topics.clone();
-        let window = msg.window;
-        let snapshot = self.projector.send(WithModels::new(move |m: &Projections| {
-            let texts: Vec<String> = topics.iter().map(|t| m.snapshot_json(t, &window)).collect();
-            (m.position(), texts)
-        }));
-        ctx.spawn(snapshot.into_actor(self).map(move |answer, act, ctx| {
-            let id = msg.id;
-            act.snapshots_ready(msg, answer.ok(), &addr);
-            act.done(id, ctx);
-        }));
-    }
-
-    /// Sends `subscribed`, the snapshots and the updates after them, and subscribes.
-    fn snapshots_ready(
-        &mut self,
-        msg: SubscribeTopics,
-        answer: Option<(u64, Vec<String>)>,
-        addr: &MeteredAddr<WsSession>,
-    ) {
-        let internal_error = CloseSession {
-            code: 1011,
-            reason: "internal_error",
-            send_error: true,
-        };
-        let Some((position, snapshots)) = answer else {
-            return addr.do_send(internal_error);
-        };
-        let mut out = vec![(
-            ByteString::from(protocol::subscribed(&msg.request_id, &msg.names, position)),
-            MessageType::Subscribed,
-        )];
-        out.extend(
-            snapshots
-                .into_iter()
-                .map(|s| (ByteString::from(s), MessageType::Snapshot)),
-        );
-        match self.attach(msg.id, &msg.topics, &msg.window, position) {
-            Ok(backlog) => {
-                out.extend(backlog);
-                addr.do_send(Deliver(out));
-            }
-            Err(()) => addr.do_send(internal_error),
-        }
-    }
-
-    fn unsubscribe(&mut self, msg: UnsubscribeTopics) {
-        for topic in &msg.topics {
-            self.unsubscribe_one(msg.id, topic);
-        }
-        if let Some(entry) = self.sessions.get_mut(&msg.id) {
-            for topic in &msg.topics {
-                entry.topics.remove(topic);
-            }
-            entry.addr.do_send(Deliver(vec![(
-                ByteString::from(protocol::unsubscribed(&msg.request_id, &msg.names)),
-                MessageType::Unsubscribed,
-            )]));
-        }
-        self.report();
-    }
-}
-
-/// What a subscription to `topic` hears of: on `queue`, the window's statuses.
-fn statuses_of(topic: &Topic, window: &QueueWindow) -> Statuses {
-    match topic {
-        Topic::Queue => window.statuses,
-        _ => Statuses::ALL,
-    }
-}
-
-fn too_many_topics(held: usize, added: usize) -> String {
-    format!(
-        "a session holds at most {} topics: it holds {held}, and this subscribe adds {added}; \
-         nothing was subscribed",
-        protocol::MAX_TOPICS_PER_SESSION
-    )
 }
 
 fn kind(topic: &Topic) -> TopicKind {
@@ -560,46 +351,7 @@ impl Handler<Seen> for Registry {
     }
 }
 
-// ---- subscriptions and fan-out -------------------------------------------------------------
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubscribeTopics {
-    pub id: Uuid,
-    pub request_id: Value,
-    /// The names as the client gave them, each topic once.
-    pub names: Vec<String>,
-    /// The topics of `names`, in the same order.
-    pub topics: Vec<Topic>,
-    pub since: Option<u64>,
-    /// What the `queue` topic shows.
-    pub window: QueueWindow,
-}
-
-impl Handler<SubscribeTopics> for Registry {
-    type Result = ();
-
-    fn handle(&mut self, msg: SubscribeTopics, ctx: &mut Context<Self>) {
-        self.request(TopicRequest::Subscribe(msg), ctx);
-    }
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct UnsubscribeTopics {
-    pub id: Uuid,
-    pub request_id: Value,
-    pub names: Vec<String>,
-    pub topics: Vec<Topic>,
-}
-
-impl Handler<UnsubscribeTopics> for Registry {
-    type Result = ();
-
-    fn handle(&mut self, msg: UnsubscribeTopics, ctx: &mut Context<Self>) {
-        self.request(TopicRequest::Unsubscribe(msg), ctx);
-    }
-}
+// ---- fan-out ------------------------------------------------------------------------------
 
 crate::metered_actor!(Registry);
 
@@ -610,13 +362,22 @@ impl Handler<Published> for Registry {
         actor_handled(ActorKind::Registry);
         let started = Instant::now();
         self.position = self.position.max(msg.position);
+        let mut overflowed = Vec::new();
         for update in msg.updates.iter() {
             // Serialized once; every subscriber gets the same bytes.
             let text = ByteString::from(update.to_json());
             if let Some(subs) = self.topics.get(&update.topic) {
                 for (id, sub) in subs {
                     if update.position > sub.after && update.statuses.meets(sub.statuses) {
-                        if let Some(entry) = self.sessions.get(id) {
+                        if let Some(held) = self.catching_up.get_mut(id) {
+                            // Catching up from the log: sent at the hand-over (`resume.rs`).
+                            if held
+                                .hold(update.position, update.topic, text.clone())
+                                .is_err()
+                            {
+                                overflowed.push(*id);
+                            }
+                        } else if let Some(entry) = self.sessions.get(id) {
                             entry.addr.do_send(super::session::Push(text.clone()));
                         }
                     }
@@ -624,6 +385,9 @@ impl Handler<Published> for Registry {
             }
             self.recent
                 .push(update.position, update.topic, update.statuses, text);
+        }
+        for id in overflowed {
+            self.held_overflow(id);
         }
         if let Some(control) = msg.control {
             self.controls.push(msg.position, control);

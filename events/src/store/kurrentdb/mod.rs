@@ -32,8 +32,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
-    catch_up_then_live, validate_append, validate_limit, AppendResult, EventStore, ExpectedVersion,
-    StoreError, Subscription,
+    catch_up_then_live, validate_append, validate_limit, validate_position, AppendResult,
+    EventStore, ExpectedVersion, StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
 use log::Log;
@@ -234,6 +234,9 @@ impl EventStore for KurrentDbStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_limit(limit)?;
+        // The same bounds as the SQL backends, so the contract is one (and `after + 1` below
+        // cannot overflow).
+        validate_position("version", from_version)?;
         self.ready().await?;
         let pieces = self
             .inner
@@ -256,6 +259,7 @@ impl EventStore for KurrentDbStore {
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_limit(limit)?;
+        validate_position("position", after)?;
         self.ready().await?;
         let log = self.inner.log.clone();
         self.on_runtime(async move { log.read(after + 1, limit).await })

@@ -29,8 +29,8 @@ use tokio_postgres::NoTls;
 
 use super::batch::{queue_append, queue_appends, AppendRequest};
 use super::{
-    catch_up_then_live, validate_append, validate_limit, Append, AppendResult, EventStore,
-    ExpectedVersion, StoreError, Subscription,
+    catch_up_then_live, validate_append, validate_limit, validate_position, Append, AppendResult,
+    EventStore, ExpectedVersion, StoreError, Subscription,
 };
 use crate::envelope::{EventData, RecordedEvent};
 pub use url::DEFAULT_POOL_SIZE;
@@ -253,7 +253,7 @@ impl EventStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_limit(limit)?;
-        let from = i64::try_from(from_version).unwrap_or(i64::MAX);
+        let from = validate_position("version", from_version)?;
         self.select_events(
             "WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3",
             vec![
@@ -267,7 +267,7 @@ impl EventStore for PostgresStore {
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_limit(limit)?;
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let after = validate_position("position", after)?;
         self.select_events(
             "WHERE position > $1 ORDER BY position LIMIT $2",
             vec![Box::new(after), Box::new(limit as i64)],
