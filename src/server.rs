@@ -22,8 +22,8 @@ use crate::http::json::BodyLimit;
 use crate::lease::LeaseKeeper;
 use crate::metrics::{ActorKind, MeteredAddr};
 use crate::projector::{
-    load_models, snapshot_file, Projector, ProjectorConfig, SaveSnapshot, SnapshotFile,
-    SnapshotKey, WithModels,
+    snapshot_file, startup, Projector, ProjectorConfig, SaveSnapshot, SnapshotFile, SnapshotKey,
+    WithModels,
 };
 use crate::state::{AppState, RefreshLimits};
 use crate::tls::{self, ReloadingResolver};
@@ -53,6 +53,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         )?
         .expose(),
     );
+    let snapshot = SnapshotFile {
+        path: settings.data_dir.join(snapshot_file::FILE_NAME),
+        key: snapshot_key,
+    };
+    // The snapshot needs no store to be read and decoded: that runs on a blocking thread while
+    // the store opens and checks its pages (on a machine with a second core the two overlap).
+    // Nothing is served, and nothing trusts the snapshot, before both are done and the snapshot's
+    // anchor is found in the checked store.
+    let to_decode = snapshot.clone();
+    let decoding = tokio::task::spawn_blocking(move || startup::decode(&to_decode));
     let store = crate::store::open(&settings).await?;
     let head = store
         .head_position()
@@ -77,11 +87,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("cannot mark the store as a demo store")?;
     }
-    let snapshot = SnapshotFile {
-        path: settings.data_dir.join(snapshot_file::FILE_NAME),
-        key: snapshot_key,
-    };
-    let start = load_models(store.as_ref(), &snapshot).await;
+    let decoded = decoding
+        .await
+        .unwrap_or_else(|e| Err(format!("snapshot read task failed: {e}")));
+    let start = startup::anchor(store.as_ref(), &snapshot, decoded).await;
     if let Some(why) = &start.ignored {
         tracing::warn!("snapshot ignored, replaying from the start: {why}");
     }

@@ -19,6 +19,7 @@ pub mod case_view;
 pub mod cases;
 mod json;
 pub mod open_queue;
+mod presized;
 pub mod projections;
 pub mod queue;
 pub mod resume;

@@ -314,6 +314,7 @@ impl Queue {
 /// the decided ones.
 #[derive(Deserialize)]
 pub(crate) struct StoredQueue {
+    #[serde(deserialize_with = "crate::presized::hash_map")]
     entries: HashMap<Uuid, (QueueKey, CaseStatus)>,
     /// Every undecided case again: the union of the three below.
     _open: Vec<QueueKey>,

@@ -158,24 +158,31 @@ impl Outbound {
         if self.tx.try_send(Frame::Close(code, reason)).is_err() {
             return self.close_now(code, reason);
         }
-        self.drop_after_deadline();
+        self.drop_after_deadline(None);
     }
 
     /// Drops what is queued and closes at once: for a client that does not read.
     pub fn close_now(&self, code: u16, reason: &'static str) {
         self.writer.abort();
+        // The client is known not to read: its connection is reset at the deadline whatever
+        // actix-web does meanwhile. Once the last handle below is dropped the response body ends,
+        // and actix-web may close the connection with the unsent bytes still in the kernel's
+        // buffer (the peer then sees neither them nor a reset); holding the socket keeps it open
+        // until it is reset.
+        let hold = self.socket.as_ref().and_then(Weak::upgrade);
         let session = self.session.clone();
         let wait = self.close_wait;
         actix_web::rt::spawn(async move {
             let _ =
                 tokio::time::timeout(wait, session.close(Some(close_reason(code, reason)))).await;
         });
-        self.drop_after_deadline();
+        self.drop_after_deadline(hold);
     }
 
     /// Once `close_wait` has passed: stops the writer (dropping what it still holds) and resets
-    /// the connection if it is still open, that is if the client has not taken the close.
-    fn drop_after_deadline(&self) {
+    /// the connection if it is still open, that is if the client has not taken the close, or if
+    /// `hold` is given (a client that does not read).
+    fn drop_after_deadline(&self, hold: Option<Arc<ConnectionSocket>>) {
         if self.deadline_set.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -185,7 +192,7 @@ impl Outbound {
         actix_web::rt::spawn(async move {
             tokio::time::sleep(wait).await;
             writer.abort();
-            if let Some(socket) = socket.and_then(|s| s.upgrade()) {
+            if let Some(socket) = hold.or_else(|| socket.and_then(|s| s.upgrade())) {
                 tracing::info!("a client did not take its close within {wait:?}: connection reset");
                 socket.reset();
             }
