@@ -6,7 +6,8 @@
 //! | `origin.rs` | the `Origin` check against `--allowed-origins` |
 //! | `session.rs` | the session actor |
 //! | `registry/` | the registry actor: limits, heartbeats, fan-out (`mod.rs`); subscriptions and their snapshots (`subscriptions.rs`); revocations since a token's check (`controls.rs`); operators' messages and the drain (`operators.rs`); resumes from the log (`resume.rs`) |
-//! | `outbound.rs` | a session's bounded outbound queue and its writer |
+//! | `outbound.rs` | a session's bounded outbound queue and the response body that writes it |
+//! | `frame.rs` | the frames the server sends, encoded once per push |
 //! | `socket.rs` | the connection under a session, to drop it when a close does not get through |
 //! | `recent.rs` | recent pushes, for resumes with `since` |
 //! | `catchup/` | resumes older than the recent pushes, from the event log, one task per session |
@@ -16,6 +17,7 @@
 
 pub mod admin;
 pub mod catchup;
+pub mod frame;
 pub mod origin;
 pub mod outbound;
 pub mod protocol;

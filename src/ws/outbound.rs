@@ -1,106 +1,162 @@
-//! A session's outbound queue: bounded in messages and in bytes, drained into the socket by a
-//! writer task. When a client stops reading, the socket's buffers fill, the writer waits, the
-//! queue fills, and the next push reports [`Overflow`]: the session is then closed as a slow
-//! consumer instead of growing without bound.
+//! A session's outbound queue: bounded in messages and in bytes, drained into the socket by the
+//! WebSocket response's body ([`OutboundBody`]). When a client stops reading, the socket's
+//! buffers fill, actix-http stops asking the body for more, the queue fills, and the next push
+//! reports [`Overflow`]: the session is then closed as a slow consumer instead of growing without
+//! bound.
 //!
-//! Pushes are `ByteString`s: a push serialized once is shared (reference-counted) by every
-//! session that sends it.
+//! The queue has two ends that push: the session actor ([`Outbound`]: its answers, pings, closes)
+//! and the registry ([`OutboundQueue`], a clone of the sending end: the fan-out pushes straight
+//! into every subscriber's queue, without a hop through the session actor). A push is an update's
+//! whole WebSocket frame, encoded once and shared (`Bytes`) by every session that sends it
+//! ([`super::frame`]); the body copies everything queued into one chunk, so a burst of pushes is
+//! one write.
 //!
 //! A close has a deadline (`close_wait`): a client that still has not taken everything up to the
-//! close frame by then is not waited for any longer. The writer is stopped (what is queued is
-//! dropped) and the connection itself is reset (see [`super::socket`]).
+//! close frame by then is not waited for any longer. The body ends (what is queued is dropped)
+//! and the connection itself is reset (see [`super::socket`]).
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_ws::{CloseCode, CloseReason};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::web::{Bytes, BytesMut};
 use bytestring::ByteString;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc::{self, error::TrySendError};
 
+use super::frame;
 use super::socket::ConnectionSocket;
 
 /// One frame on its way out.
 pub enum Frame {
+    /// A text message, framed when it is written.
     Text(ByteString),
+    /// A whole text frame, encoded once for many sessions ([`frame::text`]).
+    Encoded(Bytes),
     Ping,
-    Pong(actix_web::web::Bytes),
+    Pong(Bytes),
     /// The last frame: closes the socket with a code and a reason.
     Close(u16, &'static str),
+}
+
+/// Orders for the body that overtake what is queued.
+enum Control {
+    /// Drop what is queued, send this close frame, end.
+    CloseNow(u16, &'static str),
+    /// End at once (the close's deadline passed).
+    Stop,
 }
 
 /// The queue is full (messages or bytes): the client is not reading.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Overflow;
 
-pub struct Outbound {
-    tx: mpsc::Sender<Frame>,
-    queued_bytes: Arc<AtomicUsize>,
+/// At most this much of what is queued goes into one chunk (one write).
+const MAX_CHUNK: usize = 64 * 1024;
+
+struct Shared {
+    queued_bytes: AtomicUsize,
     max_bytes: usize,
-    writer: JoinHandle<()>,
-    session: actix_ws::Session,
+    max_messages: usize,
+    /// Signalled each time the body takes text frames: a resume waiting for room waits on it.
+    drained: Arc<tokio::sync::Notify>,
+}
+
+/// The sending end of a session's queue; clones share the bounds.
+#[derive(Clone)]
+pub struct OutboundQueue {
+    tx: mpsc::Sender<Frame>,
+    shared: Arc<Shared>,
+}
+
+impl OutboundQueue {
+    /// Queues a text frame, or reports that the queue is full: that the bytes waiting have
+    /// reached the bound. A message is taken whatever its own size, so that one larger than the
+    /// bound (a big snapshot) can still be sent; a session holds at most the bound plus one
+    /// message. A session whose close frame is queued takes nothing more (and that is no
+    /// overflow).
+    pub fn text(&self, text: ByteString) -> Result<(), Overflow> {
+        let len = text.len();
+        self.push(Frame::Text(text), len)
+    }
+
+    /// Queues a pre-encoded text frame ([`frame::text`]), as [`OutboundQueue::text`] does.
+    pub fn encoded(&self, frame: Bytes) -> Result<(), Overflow> {
+        let len = frame.len();
+        self.push(Frame::Encoded(frame), len)
+    }
+
+    fn push(&self, frame: Frame, len: usize) -> Result<(), Overflow> {
+        let queued = &self.shared.queued_bytes;
+        if queued.load(Ordering::Relaxed) >= self.shared.max_bytes {
+            return Err(Overflow);
+        }
+        queued.fetch_add(len, Ordering::Relaxed);
+        match self.tx.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                queued.fetch_sub(len, Ordering::Relaxed);
+                match e {
+                    TrySendError::Full(_) => Err(Overflow),
+                    TrySendError::Closed(_) => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Bytes queued and not yet handed to the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The session actor's end: the queue, plus closing.
+pub struct Outbound {
+    queue: OutboundQueue,
+    control: mpsc::Sender<Control>,
     close_wait: Duration,
-    /// The connection, while it lasts (`None` when it cannot be reached, e.g. over TLS).
+    /// The connection, while it lasts (`None` when it cannot be reached).
     socket: Option<Weak<ConnectionSocket>>,
     /// Set once the close's deadline runs.
     deadline_set: AtomicBool,
-    /// Signalled each time the writer hands a text frame to the socket: a resume waiting for
-    /// room waits on it.
-    drained: Arc<tokio::sync::Notify>,
-    max_messages: usize,
 }
 
 impl Outbound {
-    /// `close_wait`: how long a close frame may wait for room in a socket whose client does not
-    /// read (it comes after what the socket holds already): the silence the heartbeat allows,
-    /// so that a client that pauses but is alive still learns why it was closed.
+    /// A queue and the response body that drains it. `close_wait`: how long a close frame may
+    /// wait for room in a socket whose client does not read (it comes after what the socket
+    /// holds already): the silence the heartbeat allows, so that a client that pauses but is
+    /// alive still learns why it was closed.
     pub fn start(
-        session: actix_ws::Session,
         max_messages: usize,
         max_bytes: usize,
         close_wait: Duration,
-    ) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Frame>(max_messages.max(1));
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let counter = queued_bytes.clone();
-        let drained = Arc::new(tokio::sync::Notify::new());
-        let written = drained.clone();
-        let mut socket = session.clone();
-        let writer = actix_web::rt::spawn(async move {
-            while let Some(frame) = rx.recv().await {
-                let sent = match frame {
-                    Frame::Text(text) => {
-                        let len = text.len();
-                        let sent = socket.text(text).await;
-                        counter.fetch_sub(len, Ordering::Relaxed);
-                        written.notify_one();
-                        sent
-                    }
-                    Frame::Ping => socket.ping(b"").await,
-                    Frame::Pong(payload) => socket.pong(&payload).await,
-                    Frame::Close(code, reason) => {
-                        let _ = socket.close(Some(close_reason(code, reason))).await;
-                        return;
-                    }
-                };
-                if sent.is_err() {
-                    return;
-                }
-            }
-        });
-        Outbound {
-            tx,
-            queued_bytes,
+    ) -> (Self, OutboundBody) {
+        let (tx, rx) = mpsc::channel::<Frame>(max_messages.max(1));
+        let (control, control_rx) = mpsc::channel(2);
+        let shared = Arc::new(Shared {
+            queued_bytes: AtomicUsize::new(0),
             max_bytes,
-            writer,
-            session,
+            max_messages: max_messages.max(1),
+            drained: Arc::new(tokio::sync::Notify::new()),
+        });
+        let body = OutboundBody {
+            rx,
+            control: control_rx,
+            shared: shared.clone(),
+            done: false,
+            keep: None,
+        };
+        let out = Outbound {
+            queue: OutboundQueue { tx, shared },
+            control,
             close_wait,
             socket: None,
             deadline_set: AtomicBool::new(false),
-            drained,
-            max_messages: max_messages.max(1),
-        }
+        };
+        (out, body)
     }
 
     /// The connection to reset if a close does not get through by its deadline.
@@ -109,24 +165,18 @@ impl Outbound {
         self
     }
 
-    /// Queues a text frame, or reports that the queue is full: that the bytes waiting have
-    /// reached the bound. A message is taken whatever its own size, so that one larger than the
-    /// bound (a big snapshot) can still be sent; a session holds at most the bound plus one
-    /// message.
+    /// A sending end for the registry's pushes.
+    pub fn queue(&self) -> OutboundQueue {
+        self.queue.clone()
+    }
+
+    /// See [`OutboundQueue::text`].
     pub fn text(&self, text: ByteString) -> Result<(), Overflow> {
-        let len = text.len();
-        if self.queued_bytes.load(Ordering::Relaxed) >= self.max_bytes {
-            return Err(Overflow);
-        }
-        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        self.tx.try_send(Frame::Text(text)).map_err(|_| {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            Overflow
-        })
+        self.queue.text(text)
     }
 
     pub fn frame(&self, frame: Frame) -> Result<(), Overflow> {
-        self.tx.try_send(frame).map_err(|_| Overflow)
+        self.queue.tx.try_send(frame).map_err(|_| Overflow)
     }
 
     /// Whether `messages` more text frames of `bytes` in all fit in half the queue: a resume
@@ -134,28 +184,29 @@ impl Outbound {
     /// overflowing it, leaving the other half for live frames (pings, pushes of other topics).
     /// An empty queue takes any batch, however large its messages.
     pub fn has_room(&self, messages: usize, bytes: usize) -> bool {
-        let queued_bytes = self.queued_bytes();
-        let queued = self.max_messages - self.tx.capacity();
+        let shared = &self.queue.shared;
+        let queued_bytes = self.queue.queued_bytes();
+        let queued = shared.max_messages - self.queue.tx.capacity();
         if queued == 0 && queued_bytes == 0 {
             return true;
         }
-        queued + messages <= self.max_messages / 2 && queued_bytes + bytes <= self.max_bytes / 2
+        queued + messages <= shared.max_messages / 2 && queued_bytes + bytes <= shared.max_bytes / 2
     }
 
-    /// Notified when the writer has sent a frame (see [`Outbound::has_room`]).
+    /// Notified when the body has taken text frames (see [`Outbound::has_room`]).
     pub fn drained(&self) -> Arc<tokio::sync::Notify> {
-        self.drained.clone()
+        self.queue.shared.drained.clone()
     }
 
     /// Bytes queued and not yet handed to the socket.
     pub fn queued_bytes(&self) -> usize {
-        self.queued_bytes.load(Ordering::Relaxed)
+        self.queue.queued_bytes()
     }
 
     /// Closes after everything queued so far has been sent, or drops the connection if that
     /// has not happened within `close_wait`.
     pub fn close(&self, code: u16, reason: &'static str) {
-        if self.tx.try_send(Frame::Close(code, reason)).is_err() {
+        if self.queue.tx.try_send(Frame::Close(code, reason)).is_err() {
             return self.close_now(code, reason);
         }
         self.drop_after_deadline(None);
@@ -163,35 +214,28 @@ impl Outbound {
 
     /// Drops what is queued and closes at once: for a client that does not read.
     pub fn close_now(&self, code: u16, reason: &'static str) {
-        self.writer.abort();
+        let _ = self.control.try_send(Control::CloseNow(code, reason));
         // The client is known not to read: its connection is reset at the deadline whatever
-        // actix-web does meanwhile. Once the last handle below is dropped the response body ends,
-        // and actix-web may close the connection with the unsent bytes still in the kernel's
-        // buffer (the peer then sees neither them nor a reset); holding the socket keeps it open
-        // until it is reset.
+        // actix-web does meanwhile. Once the body ends, actix-web may close the connection with
+        // the unsent bytes still in the kernel's buffer (the peer then sees neither them nor a
+        // reset); holding the socket keeps it open until it is reset.
         let hold = self.socket.as_ref().and_then(Weak::upgrade);
-        let session = self.session.clone();
-        let wait = self.close_wait;
-        actix_web::rt::spawn(async move {
-            let _ =
-                tokio::time::timeout(wait, session.close(Some(close_reason(code, reason)))).await;
-        });
         self.drop_after_deadline(hold);
     }
 
-    /// Once `close_wait` has passed: stops the writer (dropping what it still holds) and resets
+    /// Once `close_wait` has passed: ends the body (dropping what it still holds) and resets
     /// the connection if it is still open, that is if the client has not taken the close, or if
     /// `hold` is given (a client that does not read).
     fn drop_after_deadline(&self, hold: Option<Arc<ConnectionSocket>>) {
         if self.deadline_set.swap(true, Ordering::Relaxed) {
             return;
         }
-        let writer = self.writer.abort_handle();
+        let control = self.control.clone();
         let socket = self.socket.clone();
         let wait = self.close_wait;
         actix_web::rt::spawn(async move {
             tokio::time::sleep(wait).await;
-            writer.abort();
+            let _ = control.try_send(Control::Stop);
             if let Some(socket) = hold.or_else(|| socket.and_then(|s| s.upgrade())) {
                 tracing::info!("a client did not take its close within {wait:?}: connection reset");
                 socket.reset();
@@ -200,9 +244,117 @@ impl Outbound {
     }
 }
 
-fn close_reason(code: u16, reason: &'static str) -> CloseReason {
-    CloseReason {
-        code: CloseCode::from(code),
-        description: Some(reason.to_owned()),
+/// The WebSocket response's body: what the session's queue holds, framed, several frames to a
+/// chunk. It ends after the close frame, when every sending end is gone, or at the close's
+/// deadline.
+pub struct OutboundBody {
+    rx: mpsc::Receiver<Frame>,
+    control: mpsc::Receiver<Control>,
+    shared: Arc<Shared>,
+    done: bool,
+    /// Dropped with the body (see [`OutboundBody::keeping`]).
+    keep: Option<BoxBody>,
+}
+
+impl OutboundBody {
+    /// Keeps `body` until this body is dropped: actix-ws's own body, whose drop tells the
+    /// inbound message stream that the connection is gone.
+    pub fn keeping(mut self, body: BoxBody) -> Self {
+        self.keep = Some(body);
+        self
+    }
+
+    /// Drops everything queued.
+    fn discard(&mut self) {
+        self.rx.close();
+        while let Ok(frame) = self.rx.try_recv() {
+            self.taken(&frame);
+        }
+    }
+
+    /// Releases a taken frame's bytes from the bound.
+    fn taken(&self, frame: &Frame) {
+        let len = match frame {
+            Frame::Text(text) => text.len(),
+            Frame::Encoded(bytes) => bytes.len(),
+            _ => return,
+        };
+        self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+    }
+}
+
+impl MessageBody for OutboundBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Infallible>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(Some(order)) = this.control.poll_recv(cx) {
+            this.done = true;
+            this.discard();
+            return Poll::Ready(match order {
+                Control::CloseNow(code, reason) => {
+                    let mut chunk = BytesMut::new();
+                    frame::put_close(code, reason, &mut chunk);
+                    Some(Ok(chunk.freeze()))
+                }
+                Control::Stop => None,
+            });
+        }
+        let mut chunk = BytesMut::new();
+        let mut texts = false;
+        while chunk.len() < MAX_CHUNK {
+            let next = match this.rx.poll_recv(cx) {
+                Poll::Ready(Some(next)) => next,
+                Poll::Ready(None) => {
+                    this.done = true;
+                    break;
+                }
+                Poll::Pending => break,
+            };
+            this.taken(&next);
+            match next {
+                // Alone in the chunk: handed on as it is, without a copy.
+                Frame::Encoded(bytes) if chunk.is_empty() && this.rx.is_empty() => {
+                    this.shared.drained.notify_one();
+                    return Poll::Ready(Some(Ok(bytes)));
+                }
+                Frame::Encoded(bytes) => {
+                    texts = true;
+                    chunk.extend_from_slice(&bytes);
+                }
+                Frame::Text(text) => {
+                    texts = true;
+                    frame::put_text(&text, &mut chunk);
+                }
+                Frame::Ping => frame::put_ping(&mut chunk),
+                Frame::Pong(payload) => frame::put_pong(&payload, &mut chunk),
+                Frame::Close(code, reason) => {
+                    frame::put_close(code, reason, &mut chunk);
+                    this.done = true;
+                    this.discard();
+                    break;
+                }
+            }
+        }
+        if texts {
+            this.shared.drained.notify_one();
+        }
+        if !chunk.is_empty() {
+            return Poll::Ready(Some(Ok(chunk.freeze())));
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     }
 }

@@ -1,5 +1,5 @@
 //! `GET /api/v1/ws`: the checks before the upgrade (origin, connect attempts, capacity), the
-//! upgrade, the token check after it (an `error` message and a close on failure, as the
+//! upgrade (our own outbound body, `outbound.rs`), the token check after it (an `error` message and a close on failure, as the
 //! protocol says), and the start of the session actor.
 //!
 //! Every refusal is logged with its reason (at `warn` for the limits, 429 and 503; `info` for
@@ -104,8 +104,22 @@ pub async fn upgrade(
     } else {
         &[]
     };
+    // actix-ws makes the handshake and parses what the client sends; what the server sends is
+    // our own body (`outbound.rs`: pre-encoded frames, several to a write). actix-ws's body is
+    // kept inside ours, unused, because its drop is what tells the inbound stream that the
+    // connection is gone.
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, protocols)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "not_websocket", e.to_string()))?;
+    drop(session);
+    let (out, outbound_body) = Outbound::start(
+        ws.session.outbound_messages,
+        ws.session.outbound_bytes,
+        ws.session.heartbeat_interval * ws.session.heartbeat_missed,
+    );
+    let (response, actix_ws_body) = response.into_parts();
+    let response = response
+        .set_body(outbound_body.keeping(actix_ws_body))
+        .map_into_boxed_body();
     let stream = stream
         .max_frame_size(ws.max_frame_bytes)
         .aggregate_continuations()
@@ -116,13 +130,7 @@ pub async fn upgrade(
     let request_id = RequestId::of(&req);
     let span = tracing::Span::current();
     let checking = async move {
-        let out = Outbound::start(
-            session,
-            ws.session.outbound_messages,
-            ws.session.outbound_bytes,
-            ws.session.heartbeat_interval * ws.session.heartbeat_missed,
-        )
-        .with_socket(socket);
+        let out = out.with_socket(socket);
         let started = Instant::now();
         let checked = match token {
             Some(token) => authenticate(&state, &token).await,

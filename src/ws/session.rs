@@ -2,8 +2,9 @@
 //!
 //! It parses client messages (answering bad ones with an `error`, closing 4400 after a run of
 //! them), limits their rate (token bucket, 4429), answers pings, renews its token in band,
-//! closes when the token expires (4401), and writes pushes through its bounded outbound queue
-//! (1013 when the client does not keep up). Subscriptions live in the registry.
+//! closes when the token expires (4401), and writes its answers through its bounded outbound
+//! queue (1013 when the client does not keep up). The registry pushes updates straight into
+//! that queue, not through the actor, and tells it when the queue overflowed ([`SlowConsumer`]). Subscriptions live in the registry.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -372,6 +373,7 @@ impl Actor for WsSession {
         let register = self.registry.send(Register {
             id: self.id,
             addr: MeteredAddr::new(ctx.address(), ActorKind::Session),
+            queue: self.out.queue(),
             principal: self.principal.clone(),
             ip: self.ip,
         });
@@ -498,21 +500,23 @@ impl Drop for WsSession {
 
 crate::metered_actor!(WsSession);
 
-/// A push from the registry: the same bytes for every subscriber.
+/// The registry found the session's outbound queue full while pushing into it.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Push(pub ByteString);
+pub struct SlowConsumer;
 
-impl Handler<Push> for WsSession {
+impl Handler<SlowConsumer> for WsSession {
     type Result = ();
 
-    fn handle(&mut self, msg: Push, ctx: &mut Context<Self>) {
-        self.send_shared(ctx, msg.0, MessageType::Update);
+    fn handle(&mut self, _: SlowConsumer, ctx: &mut Context<Self>) {
+        if !self.closing {
+            self.close_slow_consumer(ctx);
+        }
     }
 }
 
-/// Several messages in order, each with its kind for the metrics: an acknowledgement,
-/// snapshots, the backlog of a resume.
+/// Several messages in order, each with its kind for the metrics (the registry queues its own
+/// straight into the outbound queue; this is for a resume's error).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Deliver(pub Vec<(ByteString, MessageType)>);

@@ -8,8 +8,11 @@
 //!   snapshot at position P is followed by exactly the updates after P; and, for `queue`, the
 //!   statuses the session's window shows, so that it hears only of the cases that had or have
 //!   one of them. A session's subscribes and unsubscribes are answered one at a time, in order.
-//! * Fan-out: each update from the projector is serialized once and the same bytes are handed to
-//!   every subscriber, in position order; recent updates are kept for resumes with `since`.
+//! * Fan-out: each update from the projector is serialized and framed once, and the same frame
+//!   is queued straight into every subscriber's outbound queue (not through the session actor),
+//!   in position order; a full queue closes the session as a slow consumer (1013). Everything
+//!   else the registry sends a session (answers, snapshots) takes the same road, so that it
+//!   keeps its order with the pushes. Recent updates are kept for resumes with `since`.
 //! * Heartbeats: a tick every interval tells each session to ping and to check its silence.
 //! * Revocations, disabled users, kicks and shutdown close the sessions concerned at once
 //!   (the operators' messages are in `operators.rs`).
@@ -34,8 +37,9 @@ pub use operators::{Drain, GetLimits, Kick, LimitsInfo, ListSessions, SessionInf
 pub use resume::{HeldStep, ResumeAttach, ResumeEnded, ResumeHeld};
 pub use subscriptions::{SubscribeTopics, UnsubscribeTopics};
 
+use super::outbound::{OutboundQueue, Overflow};
 use super::recent::Recent;
-use super::session::{CloseSession, Heartbeat, WsSession};
+use super::session::{CloseSession, Heartbeat, SlowConsumer, WsSession};
 use super::snapshots::{Builder, SnapshotCache};
 use crate::auth::{Principal, RetryAfter, SlidingWindow};
 use crate::metrics::{actor_handled, metrics, ActorKind, MessageType, MeteredAddr, TopicKind};
@@ -58,6 +62,10 @@ pub struct Limits {
 
 struct Entry {
     addr: MeteredAddr<WsSession>,
+    /// The session's outbound queue: pushes go straight into it.
+    queue: OutboundQueue,
+    /// Its queue overflowed: the session is being closed, nothing more is queued.
+    slow: bool,
     principal: Principal,
     ip: IpAddr,
     connected_at: Timestamp,
@@ -94,7 +102,40 @@ pub struct Registry {
     catching_up: HashMap<Uuid, super::catchup::held::Held>,
 }
 
+impl Entry {
+    /// Queues with `push`, unless the session overflowed already; on an overflow, has the
+    /// session closed as a slow consumer (1013). False if nothing was queued.
+    fn queue_with(&mut self, push: impl FnOnce(&OutboundQueue) -> Result<(), Overflow>) -> bool {
+        if self.slow {
+            return false;
+        }
+        if push(&self.queue).is_err() {
+            self.slow = true;
+            self.addr.do_send(SlowConsumer);
+            return false;
+        }
+        true
+    }
+
+    /// Queues messages in order, each counted by its kind.
+    fn deliver(&mut self, out: Vec<Out>) {
+        for (text, kind) in out {
+            if !self.queue_with(|q| q.text(text)) {
+                return;
+            }
+            metrics().message_sent(kind);
+        }
+    }
+}
+
 impl Registry {
+    /// Queues messages for a session (see [`Entry::deliver`]).
+    fn deliver(&mut self, id: Uuid, out: Vec<Out>) {
+        if let Some(entry) = self.sessions.get_mut(&id) {
+            entry.deliver(out);
+        }
+    }
+
     pub fn new(limits: Limits, projector: MeteredAddr<Projector>, head: u64) -> Self {
         let connects = SlidingWindow::new(limits.connect_attempts_per_ip, limits.connect_window);
         Registry {
@@ -249,6 +290,7 @@ impl Handler<Admit> for Registry {
 pub struct Register {
     pub id: Uuid,
     pub addr: MeteredAddr<WsSession>,
+    pub queue: OutboundQueue,
     pub principal: Principal,
     pub ip: IpAddr,
 }
@@ -283,6 +325,8 @@ impl Handler<Register> for Registry {
             msg.id,
             Entry {
                 addr: msg.addr,
+                queue: msg.queue,
+                slow: false,
                 principal: msg.principal,
                 ip: msg.ip,
                 connected_at: now,
@@ -363,9 +407,11 @@ impl Handler<Published> for Registry {
         let started = Instant::now();
         self.position = self.position.max(msg.position);
         let mut overflowed = Vec::new();
+        let mut pushed = 0;
         for update in msg.updates.iter() {
-            // Serialized once; every subscriber gets the same bytes.
+            // Serialized and framed once; every subscriber gets the same bytes.
             let text = ByteString::from(update.to_json());
+            let frame = super::frame::text(&text);
             if let Some(subs) = self.topics.get(&update.topic) {
                 for (id, sub) in subs {
                     if update.position > sub.after && update.statuses.meets(sub.statuses) {
@@ -377,8 +423,10 @@ impl Handler<Published> for Registry {
                             {
                                 overflowed.push(*id);
                             }
-                        } else if let Some(entry) = self.sessions.get(id) {
-                            entry.addr.do_send(super::session::Push(text.clone()));
+                        } else if let Some(entry) = self.sessions.get_mut(id) {
+                            if entry.queue_with(|q| q.encoded(frame.clone())) {
+                                pushed += 1;
+                            }
                         }
                     }
                 }
@@ -386,6 +434,7 @@ impl Handler<Published> for Registry {
             self.recent
                 .push(update.position, update.topic, update.statuses, text);
         }
+        metrics().messages_sent(MessageType::Update, pushed);
         for id in overflowed {
             self.held_overflow(id);
         }

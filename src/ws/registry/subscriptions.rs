@@ -20,7 +20,7 @@ use super::{Out, Registry};
 use crate::metrics::{metrics, ErrorType, MessageType};
 use crate::projector::TakeView;
 use crate::ws::protocol;
-use crate::ws::session::{CloseSession, Deliver};
+use crate::ws::session::CloseSession;
 use crate::ws::snapshots::{Built, Lookup, SnapshotKey};
 
 /// A subscribe or unsubscribe, answered in the order the session sent them.
@@ -115,10 +115,7 @@ impl Registry {
             "subscribe_rate",
             "too many subscribes and unsubscribes waiting; send fewer at a time",
         );
-        entry.addr.do_send(Deliver(vec![(
-            ByteString::from(refusal),
-            MessageType::Error,
-        )]));
+        entry.deliver(vec![(ByteString::from(refusal), MessageType::Error)]);
     }
 
     fn handle_request(&mut self, request: TopicRequest, ctx: &mut Context<Self>) {
@@ -164,10 +161,10 @@ impl Registry {
                 "too_many_topics",
                 &too_many_topics(held, added),
             );
-            addr.do_send(Deliver(vec![(
-                ByteString::from(refusal),
-                MessageType::Error,
-            )]));
+            self.deliver(
+                msg.id,
+                vec![(ByteString::from(refusal), MessageType::Error)],
+            );
             return;
         }
         if let Some(since) = msg.since {
@@ -180,7 +177,7 @@ impl Registry {
                 let subscribed = protocol::subscribed(&msg.request_id, &msg.names, self.position);
                 let mut out = vec![(ByteString::from(subscribed), MessageType::Subscribed)];
                 out.extend(backlog);
-                addr.do_send(Deliver(out));
+                self.deliver(msg.id, out);
                 return;
             }
             // Too far back for the recent updates, or ahead of them: from the log.
@@ -284,9 +281,9 @@ impl Registry {
         else {
             return;
         };
-        let Some(addr) = self.sessions.get(&id).map(|e| e.addr.clone()) else {
+        if !self.sessions.contains_key(&id) {
             return;
-        };
+        }
         let subscribed = protocol::subscribed(&msg.request_id, &msg.names, position);
         let mut out = vec![(ByteString::from(subscribed), MessageType::Subscribed)];
         out.extend(
@@ -297,7 +294,7 @@ impl Registry {
         match self.attach(id, &msg.topics, &msg.window, position) {
             Ok(backlog) => {
                 out.extend(backlog);
-                addr.do_send(Deliver(out));
+                self.deliver(id, out);
                 self.done(id, ctx);
             }
             Err(()) => self.fail(id, ctx),
@@ -360,10 +357,10 @@ impl Registry {
             for topic in &msg.topics {
                 entry.topics.remove(topic);
             }
-            entry.addr.do_send(Deliver(vec![(
+            entry.deliver(vec![(
                 ByteString::from(protocol::unsubscribed(&msg.request_id, &msg.names)),
                 MessageType::Unsubscribed,
-            )]));
+            )]);
         }
         self.report();
     }
