@@ -29,8 +29,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
+use super::batch::{queue_append, AppendRequest};
 use super::{
     catch_up_then_live, validate_append, validate_limit, validate_position, AppendResult,
     EventStore, ExpectedVersion, StoreError, Subscription,
@@ -39,7 +40,7 @@ use crate::envelope::{EventData, RecordedEvent};
 use log::Log;
 pub use settings::DEFAULT_LOG_STREAM;
 use table::Table;
-use writer::{AppendRequest, State, Writer};
+use writer::{State, Writer};
 
 /// Appends waiting for the writer at most; further callers wait for room.
 const QUEUE: usize = 4_096;
@@ -212,19 +213,8 @@ impl EventStore for KurrentDbStore {
                 e.event_type
             )));
         }
-        let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            stream: stream.to_owned(),
-            expected,
-            events,
-            reply,
-        };
         let appends = self.inner.appends.as_ref().ok_or(StoreError::Closed)?;
-        appends
-            .send(request)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        queue_append(appends, stream, expected, events).await
     }
 
     async fn read_stream(

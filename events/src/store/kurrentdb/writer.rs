@@ -15,14 +15,15 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
 use super::log::{AppendError, Log};
 use super::table::{append_result, ApplyError, Planned, Table};
 use super::{record, tail};
-use crate::envelope::{EventData, RecordedEvent};
-use crate::store::{AppendResult, ExpectedVersion, StoreError};
+use crate::envelope::RecordedEvent;
+use crate::store::batch::AppendRequest;
+use crate::store::StoreError;
 
 /// Requests one append carries at most.
 const MAX_BATCH_REQUESTS: usize = 256;
@@ -37,13 +38,6 @@ const POLL: Duration = Duration::from_secs(1);
 const PAGE: usize = 1_024;
 /// Events from the tail waiting for the writer at most.
 const TAIL_QUEUE: usize = 1_024;
-
-pub(super) struct AppendRequest {
-    pub stream: String,
-    pub expected: ExpectedVersion,
-    pub events: Vec<EventData>,
-    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
-}
 
 /// Whether the store can be used.
 #[derive(Clone, Debug)]
