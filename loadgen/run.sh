@@ -105,14 +105,15 @@ start_server() {
 }
 
 # store EVENTS: a data directory holding a generated store of that many events (generated once
-# into STORE_CACHE, copied fresh for each use, without any saved read models).
+# into STORE_CACHE, copied fresh for each use, without any saved read models). Marked as a demo
+# store, so that `serve --demo` adds the demo users the load generator logs in as.
 store() {
-    local events=$1 cached="$STORE_CACHE/events-$1" dir
+    local events=$1 cached="$STORE_CACHE/demo-events-$1" dir
     if [ ! -f "$cached/events.sqlite3" ]; then
         echo "generating a store of $events events into $cached (once)…" >&2
         rm -rf "$cached.tmp"
         mkdir -p "$STORE_CACHE"
-        "$SERVER" bench generate --data-dir "$cached.tmp" --events "$events" >&2
+        "$SERVER" bench generate --demo --data-dir "$cached.tmp" --events "$events" >&2
         mv "$cached.tmp" "$cached"
     fi
     dir=$(mktemp -d -p "$WORK" "store-$events.XXXX")

@@ -195,6 +195,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .default_service(web::to(http::errors::not_found))
     })
     .on_connect(crate::ws::socket::on_connect)
+    // A WebSocket's write buffer must not grow to a snapshot's size: see `outbound.rs`.
+    .h1_write_buffer_size(crate::ws::outbound::FLUSH_EACH_CHUNK)
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .disable_signals();
     let bound = match tls {

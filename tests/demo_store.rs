@@ -139,3 +139,61 @@ fn demo_and_demo_stores_are_refused_beyond_loopback() {
     assert!(stderr.contains("this is a demo store"), "{stderr}");
     assert!(stderr.contains("loopback"), "{stderr}");
 }
+
+/// `bench generate --demo` makes a store `serve --demo` takes (the load generator's stores);
+/// without the flag a generated store is real data, and `--demo` refuses it as before.
+#[tokio::test]
+async fn bench_generate_demo_makes_a_store_serve_demo_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let demo_arg = demo.to_str().expect("a UTF-8 path");
+    let generate = |data: &str, demo: bool| {
+        let mut args = vec!["bench", "generate", "--data-dir", data, "--events", "300"];
+        if demo {
+            args.push("--demo");
+        }
+        run_to_end(&args)
+    };
+    let (status, log) = generate(demo_arg, true);
+    assert!(status.success(), "bench generate --demo: {log}");
+    // Again on the same store: it is a demo store now, and takes more.
+    let (status, log) = generate(demo_arg, true);
+    assert!(status.success(), "bench generate --demo, again: {log}");
+
+    let server = Server::start(&demo, &["--demo"]);
+    assert!(warns_of_a_demo_store(&server));
+    let marks = demo_marks(&server).await;
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert_eq!(
+        marks[0]["position"], 1,
+        "marked before the generated events"
+    );
+    let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
+    let stats = assert_json(get(&server, "/api/v1/stats", Some(&reviewer)).await, 200).await;
+    let cases = ["pending", "in_review", "escalated", "decided"]
+        .iter()
+        .map(|s| stats[*s].as_u64().expect("a count"))
+        .sum::<u64>();
+    assert!(cases >= 60, "the generated cases are served: {stats}");
+    assert!(server.terminate().success());
+
+    // A store generated without the flag holds real data: --demo is refused on it, and so is
+    // generating into it with --demo.
+    let real = dir.path().join("real");
+    let real_arg = real.to_str().expect("a UTF-8 path");
+    let (status, log) = generate(real_arg, false);
+    assert!(status.success(), "bench generate: {log}");
+    let (status, log) = generate(real_arg, true);
+    assert!(!status.success());
+    assert!(log.contains("not a demo store"), "{log}");
+    let (status, log) = run_to_end(&[
+        "serve",
+        "--demo",
+        "--data-dir",
+        real_arg,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!status.success());
+    assert!(log.contains("not a demo store"), "{log}");
+}

@@ -99,6 +99,12 @@ pub struct GenerateArgs {
     /// How many events to append (rounded up to whole case histories).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub events: u64,
+
+    /// Mark a new store as a demo store first, so that `serve --demo` takes it and adds the demo
+    /// users (whom the load generator logs in as). Refused on a store that already holds data
+    /// and is not a demo store.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// `adjudicator user …`.

@@ -15,12 +15,16 @@ use uuid::Uuid;
 
 use super::args::GenerateArgs;
 use super::open_store;
+use crate::demo_store::StoreKind;
 
 const IN_FLIGHT: usize = 64;
 const LEASE: Duration = Duration::from_secs(900);
 
 pub async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let store = open_store(&args.store, true).await?;
+    if args.demo {
+        mark_demo(store.as_ref()).await?;
+    }
     let staff = register_staff(store.as_ref()).await?;
     let started = Instant::now();
     let mut planned = 0u64;
@@ -48,6 +52,18 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `--demo`: marks a new store as a demo store; a demo store stays one; any other is refused.
+async fn mark_demo(store: &dyn EventStore) -> anyhow::Result<()> {
+    match crate::demo_store::store_kind(store).await? {
+        StoreKind::New => crate::demo_store::mark(store).await,
+        StoreKind::Demo => Ok(()),
+        StoreKind::Real => anyhow::bail!(
+            "--demo is refused: this store holds data and is not a demo store. Generate into a \
+             new --data-dir (or --store)"
+        ),
+    }
 }
 
 struct Staff {

@@ -54,8 +54,18 @@ enum Control {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Overflow;
 
-/// At most this much of what is queued goes into one chunk (one write).
-const MAX_CHUNK: usize = 64 * 1024;
+/// At most this much goes into one chunk; a larger frame (a big snapshot) is handed on in
+/// slices of this size. actix-http copies each chunk into the connection's write buffer (8 KiB
+/// to start with) and keeps whatever that buffer grew to, up to 128 KiB, for as long as the
+/// connection lasts: a whole 16 KB snapshot in one chunk left every idle session holding a
+/// buffer sized for it. With chunks no larger than the buffer, and the server writing each
+/// chunk out before it takes the next ([`FLUSH_EACH_CHUNK`]), the buffer never grows.
+pub const MAX_CHUNK: usize = 8 * 1024;
+
+/// For `HttpServer::h1_write_buffer_size`: a connection's write buffer takes the next chunk of a
+/// response only once it is empty. (Responses in one piece are unaffected; the audit export's
+/// pages were written one at a time already, each being larger than actix-http's default.)
+pub const FLUSH_EACH_CHUNK: usize = 1;
 
 struct Shared {
     queued_bytes: AtomicUsize,
@@ -147,6 +157,7 @@ impl Outbound {
             control: control_rx,
             shared: shared.clone(),
             done: false,
+            rest: Bytes::new(),
             keep: None,
         };
         let out = Outbound {
@@ -252,6 +263,8 @@ pub struct OutboundBody {
     control: mpsc::Receiver<Control>,
     shared: Arc<Shared>,
     done: bool,
+    /// The rest of a frame larger than a chunk, handed on before anything else.
+    rest: Bytes,
     /// Dropped with the body (see [`OutboundBody::keeping`]).
     keep: Option<BoxBody>,
 }
@@ -262,6 +275,14 @@ impl OutboundBody {
     pub fn keeping(mut self, body: BoxBody) -> Self {
         self.keep = Some(body);
         self
+    }
+
+    /// The next slice of `bytes` (which keeps the rest), at most a chunk.
+    fn slice(&mut self, mut bytes: Bytes) -> Bytes {
+        if bytes.len() > MAX_CHUNK {
+            self.rest = bytes.split_off(MAX_CHUNK);
+        }
+        bytes
     }
 
     /// Drops everything queued.
@@ -300,6 +321,7 @@ impl MessageBody for OutboundBody {
         }
         if let Poll::Ready(Some(order)) = this.control.poll_recv(cx) {
             this.done = true;
+            this.rest.clear();
             this.discard();
             return Poll::Ready(match order {
                 Control::CloseNow(code, reason) => {
@@ -310,9 +332,14 @@ impl MessageBody for OutboundBody {
                 Control::Stop => None,
             });
         }
+        if !this.rest.is_empty() {
+            let rest = std::mem::take(&mut this.rest);
+            return Poll::Ready(Some(Ok(this.slice(rest))));
+        }
         let mut chunk = BytesMut::new();
         let mut texts = false;
-        while chunk.len() < MAX_CHUNK {
+        // Control frames (at most 131 bytes) may still follow this much.
+        while chunk.len() < MAX_CHUNK - 256 {
             let next = match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(next)) => next,
                 Poll::Ready(None) => {
@@ -322,29 +349,43 @@ impl MessageBody for OutboundBody {
                 Poll::Pending => break,
             };
             this.taken(&next);
-            match next {
-                // Alone in the chunk: handed on as it is, without a copy.
-                Frame::Encoded(bytes) if chunk.is_empty() && this.rx.is_empty() => {
-                    this.shared.drained.notify_one();
-                    return Poll::Ready(Some(Ok(bytes)));
-                }
-                Frame::Encoded(bytes) => {
-                    texts = true;
-                    chunk.extend_from_slice(&bytes);
-                }
-                Frame::Text(text) => {
+            let whole = match next {
+                Frame::Encoded(bytes) => bytes,
+                // Framed into the chunk when it fits there.
+                Frame::Text(text) if chunk.len() + text.len() + 10 <= MAX_CHUNK => {
                     texts = true;
                     frame::put_text(&text, &mut chunk);
+                    continue;
                 }
-                Frame::Ping => frame::put_ping(&mut chunk),
-                Frame::Pong(payload) => frame::put_pong(&payload, &mut chunk),
+                Frame::Text(text) => frame::text(&text),
+                Frame::Ping => {
+                    frame::put_ping(&mut chunk);
+                    continue;
+                }
+                Frame::Pong(payload) => {
+                    frame::put_pong(&payload, &mut chunk);
+                    continue;
+                }
                 Frame::Close(code, reason) => {
                     frame::put_close(code, reason, &mut chunk);
                     this.done = true;
                     this.discard();
                     break;
                 }
+            };
+            texts = true;
+            if chunk.is_empty() && (whole.len() > MAX_CHUNK || this.rx.is_empty()) {
+                // Alone, or too large to share a chunk: handed on as it is (in slices),
+                // without a copy.
+                this.shared.drained.notify_one();
+                return Poll::Ready(Some(Ok(this.slice(whole))));
             }
+            if chunk.len() + whole.len() > MAX_CHUNK {
+                // Next time, before anything else.
+                this.rest = whole;
+                break;
+            }
+            chunk.extend_from_slice(&whole);
         }
         if texts {
             this.shared.drained.notify_one();
@@ -356,5 +397,74 @@ impl MessageBody for OutboundBody {
             return Poll::Ready(None);
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything the body hands on now, chunk by chunk.
+    fn chunks(body: &mut OutboundBody) -> Vec<Bytes> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(Ok(chunk))) = Pin::new(&mut *body).poll_next(&mut cx) {
+            out.push(chunk);
+        }
+        out
+    }
+
+    fn started() -> (Outbound, OutboundBody) {
+        Outbound::start(64, 1 << 20, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn a_large_message_goes_out_in_slices_in_order_with_what_follows() {
+        let (out, mut body) = started();
+        let big = "x".repeat(3 * MAX_CHUNK + 100);
+        out.text(ByteString::from(big.clone())).unwrap();
+        out.queue().encoded(frame::text("after")).unwrap();
+        let got = chunks(&mut body);
+        assert!(got.len() >= 4, "{} chunks", got.len());
+        assert!(got.iter().all(|c| c.len() <= MAX_CHUNK));
+        let mut expected = frame::text(&big).to_vec();
+        expected.extend_from_slice(&frame::text("after"));
+        assert_eq!(got.concat(), expected);
+        assert_eq!(out.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn small_frames_share_a_chunk_and_a_large_one_waits_its_turn() {
+        let (out, mut body) = started();
+        let queue = out.queue();
+        let large = frame::text(&"y".repeat(2 * MAX_CHUNK));
+        for i in 0..3 {
+            queue.encoded(frame::text(&format!("small {i}"))).unwrap();
+        }
+        queue.encoded(large.clone()).unwrap();
+        out.text(ByteString::from("last")).unwrap();
+        let got = chunks(&mut body);
+        let smalls: Vec<u8> = (0..3)
+            .flat_map(|i| frame::text(&format!("small {i}")).to_vec())
+            .collect();
+        assert_eq!(got[0], smalls, "the three small frames in one chunk");
+        assert!(got.iter().all(|c| c.len() <= MAX_CHUNK));
+        let mut expected = smalls;
+        expected.extend_from_slice(&large);
+        expected.extend_from_slice(&frame::text("last"));
+        assert_eq!(got.concat(), expected);
+    }
+
+    #[test]
+    fn many_small_frames_are_cut_into_chunks_of_at_most_the_limit() {
+        let (out, mut body) = started();
+        let one = frame::text(&"z".repeat(1000));
+        for _ in 0..20 {
+            out.queue().encoded(one.clone()).unwrap();
+        }
+        let got = chunks(&mut body);
+        assert!(got.len() > 1);
+        assert!(got.iter().all(|c| c.len() <= MAX_CHUNK));
+        assert_eq!(got.concat(), one.repeat(20));
     }
 }
