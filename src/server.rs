@@ -196,7 +196,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     })
     .on_connect(crate::ws::socket::on_connect)
     // A WebSocket's write buffer must not grow to a snapshot's size: see `outbound.rs`.
-    .h1_write_buffer_size(crate::ws::outbound::FLUSH_EACH_CHUNK)
+    .h1_write_buffer_size(crate::ws::outbound::MAX_CHUNK)
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .disable_signals();
     let bound = match tls {

@@ -58,14 +58,10 @@ pub struct Overflow;
 /// slices of this size. actix-http copies each chunk into the connection's write buffer (8 KiB
 /// to start with) and keeps whatever that buffer grew to, up to 128 KiB, for as long as the
 /// connection lasts: a whole 16 KB snapshot in one chunk left every idle session holding a
-/// buffer sized for it. With chunks no larger than the buffer, and the server writing each
-/// chunk out before it takes the next ([`FLUSH_EACH_CHUNK`]), the buffer never grows.
-pub const MAX_CHUNK: usize = 8 * 1024;
-
-/// For `HttpServer::h1_write_buffer_size`: a connection's write buffer takes the next chunk of a
-/// response only once it is empty. (Responses in one piece are unaffected; the audit export's
-/// pages were written one at a time already, each being larger than actix-http's default.)
-pub const FLUSH_EACH_CHUNK: usize = 1;
+/// buffer sized for it. The server takes a response's next chunk only while its write buffer
+/// holds less than this (`h1_write_buffer_size`), so the buffer holds under two chunks and never
+/// grows. (Not one chunk at a time: then every answer's head and body would be two writes.)
+pub const MAX_CHUNK: usize = 4 * 1024;
 
 struct Shared {
     queued_bytes: AtomicUsize,
