@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::args::GenerateArgs;
 use super::open_store;
-use crate::demo_store::StoreKind;
+use crate::demo_store::{DemoRefusal, StoreKind};
 
 const IN_FLIGHT: usize = 64;
 const LEASE: Duration = Duration::from_secs(900);
@@ -59,10 +59,7 @@ async fn mark_demo(store: &dyn EventStore) -> anyhow::Result<()> {
     match crate::demo_store::store_kind(store).await? {
         StoreKind::New => crate::demo_store::mark(store).await,
         StoreKind::Demo => Ok(()),
-        StoreKind::Real => anyhow::bail!(
-            "--demo is refused: this store holds data and is not a demo store. Generate into a \
-             new --data-dir (or --store)"
-        ),
+        StoreKind::Real => Err(DemoRefusal::RealStore.into()),
     }
 }
 
