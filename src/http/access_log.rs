@@ -56,6 +56,8 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let started = Instant::now();
+        // Every request passes here: a WebSocket learns whether it came first on its connection.
+        crate::ws::socket::count_request(&req);
         let method = req.method().to_string();
         let target = redact(req.path(), req.query_string());
         let peer = super::client_ip::client_ip(req.request());

@@ -1,5 +1,5 @@
 //! `GET /api/v1/ws`: the checks before the upgrade (origin, connect attempts, capacity), the
-//! upgrade (our own outbound body, `outbound.rs`), the token check after it (an `error` message and a close on failure, as the
+//! upgrade (our own outbound queue, `outbound/`, written to the socket directly where it can be), the token check after it (an `error` message and a close on failure, as the
 //! protocol says), and the start of the session actor.
 //!
 //! Every refusal is logged with its reason (at `warn` for the limits, 429 and 503; `info` for
@@ -116,17 +116,17 @@ pub async fn upgrade(
         ws.session.outbound_bytes,
         ws.session.heartbeat_interval * ws.session.heartbeat_missed,
     );
+    let connection = req.conn_data::<Arc<ConnectionSocket>>();
     let (response, actix_ws_body) = response.into_parts();
-    let response = response
-        .set_body(outbound_body.keeping(actix_ws_body))
-        .map_into_boxed_body();
+    let outbound_body = outbound_body.keeping(actix_ws_body).direct_to(connection);
+    let response = response.set_body(outbound_body).map_into_boxed_body();
     let stream = stream
         .max_frame_size(ws.max_frame_bytes)
         .aggregate_continuations()
         .max_continuation_size(ws.max_frame_bytes);
     let state = state.get_ref().clone();
     let ws = ws.get_ref().clone();
-    let socket = req.conn_data::<Arc<ConnectionSocket>>().map(Arc::downgrade);
+    let socket = connection.map(Arc::downgrade);
     let request_id = RequestId::of(&req);
     let span = tracing::Span::current();
     let checking = async move {
