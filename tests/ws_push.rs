@@ -424,3 +424,52 @@ async fn a_resume_with_since_while_a_writer_appends_misses_and_repeats_nothing()
         .await;
     assert_eq!(second.recv_type("pong").await["id"], "end");
 }
+
+/// A WebSocket opened by a connection's first request is written straight into its socket; one
+/// opened after another request on the same connection goes through the response body
+/// (`docs/adr/0018-direct-websocket-writes.md`). Both get the same frames and close the same way.
+#[tokio::test]
+async fn a_websocket_opened_after_another_request_on_its_connection_gets_the_same_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_demo(&dir.path().join("data"), &[]);
+    let reviewer = login(&server, "reviewer", &demo_password("reviewer")).await;
+    let classifier = login(&server, "classifier", &demo_password("classifier")).await;
+    let (mut first, _) = open(&server, &reviewer).await;
+    let mut later = connect_after_a_request(&server, &reviewer).await;
+    let welcome = later.recv_type("welcome").await;
+    assert_eq!(welcome["user"]["username"], "reviewer", "{welcome}");
+    let mut sessions = [first, later];
+    for (i, ws) in sessions.iter_mut().enumerate() {
+        ws.subscribe(&format!("s{i}"), &["queue"], None).await;
+        let snapshot = ws.recv_type("snapshot").await;
+        assert_eq!(snapshot["topic"], "queue", "{snapshot}");
+    }
+    let case = assert_json(
+        post(
+            &server,
+            "/api/v1/cases",
+            Some(&classifier),
+            &submission("second-request", 20_000),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let mut updates = Vec::new();
+    for ws in sessions.iter_mut() {
+        let update = ws.recv_type("update").await;
+        assert_eq!(update["event"], "case_submitted", "{update}");
+        assert_eq!(update["data"]["id"], case["id"], "{update}");
+        updates.push(update);
+    }
+    assert_eq!(updates[0], updates[1]);
+    [first, later] = sessions;
+    assert_eq!(
+        first.close_normally().await,
+        Some((1000, "normal".to_owned()))
+    );
+    assert_eq!(
+        later.close_normally().await,
+        Some((1000, "normal".to_owned()))
+    );
+}

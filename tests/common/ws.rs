@@ -181,6 +181,54 @@ pub async fn connect_small_buffer(server: &Server, token: &str, recv_buffer: u32
     }
 }
 
+/// Opens a WebSocket with `?token=` on a connection that first served another request
+/// (`GET /readyz`, read to its end): the server then writes the WebSocket through its response
+/// body rather than straight into the socket (`docs/adr/0018-direct-websocket-writes.md`).
+pub async fn connect_after_a_request(server: &Server, token: &str) -> Ws {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = server.base_url.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(&host))
+        .await
+        .expect("connected in time")
+        .expect("connect");
+    let request = format!("GET /readyz HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    loop {
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .expect("the answer came in time")
+            .expect("read");
+        assert!(n > 0, "the server closed the connection after one request");
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().expect("a content length"))
+                .expect("the answer has a content length");
+            if answer.len() >= end + 4 + length {
+                assert!(text.starts_with("http/1.1 200"), "{text}");
+                break;
+            }
+        }
+    }
+    let url = ws_url(server, Some(&format!("token={token}")));
+    let (socket, response) = tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)),
+    )
+    .await
+    .expect("the upgrade answered in time")
+    .unwrap_or_else(|e| panic!("the upgrade was refused: {}", describe_error(e)));
+    Ws {
+        protocol: answered_protocol(&response),
+        socket,
+    }
+}
+
 fn describe_error(e: tungstenite::Error) -> String {
     match e {
         tungstenite::Error::Http(response) => format!(
