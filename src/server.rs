@@ -130,7 +130,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::projector::startup::caught_up(&projector, head).await?;
 
     LeaseKeeper::new(store.clone(), projector.clone()).start();
-    let registry = Registry::new(
+    let registry_state = Registry::new(
         Limits {
             max_connections: settings.max_connections,
             max_connections_per_user: settings.max_connections_per_user as usize,
@@ -142,8 +142,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         projector.clone(),
         head,
     )
-    .with_log(store.clone(), settings.resume_buffer_updates)
-    .start();
+    .with_log(store.clone(), settings.resume_buffer_updates);
+    // The registry has a thread of its own: a fan-out writes to every subscriber's socket, and
+    // the projector (on this thread) must not wait behind it to apply the next event and let its
+    // HTTP request be answered.
+    let registry_thread = actix::Arbiter::new();
+    let registry = Registry::start_in_arbiter(&registry_thread.handle(), move |_| registry_state);
     let registry = MeteredAddr::new(registry, ActorKind::Registry);
     let ws = WsContext {
         registry: registry.clone(),
@@ -195,7 +199,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .default_service(web::to(http::errors::not_found))
     })
     .on_connect(crate::ws::socket::on_connect)
-    // A WebSocket's write buffer must not grow to a snapshot's size: see `outbound.rs`.
+    // A WebSocket's write buffer must not grow to a snapshot's size: see `ws/outbound/mod.rs`.
     .h1_write_buffer_size(crate::ws::outbound::MAX_CHUNK)
     .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .disable_signals();
@@ -231,6 +235,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         handle.stop(true).await;
     });
     server.await.context("the HTTP server failed")?;
+    registry_thread.stop();
     let saved = tokio::time::timeout(Duration::from_secs(30), projector.send(SaveSnapshot)).await;
     match saved {
         Ok(Ok(Ok(()))) => tracing::info!("read models saved"),

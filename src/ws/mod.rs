@@ -6,7 +6,7 @@
 //! | `origin.rs` | the `Origin` check against `--allowed-origins` |
 //! | `session.rs` | the session actor |
 //! | `registry/` | the registry actor: limits, heartbeats, fan-out (`mod.rs`); subscriptions and their snapshots (`subscriptions.rs`); revocations since a token's check (`controls.rs`); operators' messages and the drain (`operators.rs`); resumes from the log (`resume.rs`) |
-//! | `outbound.rs` | a session's bounded outbound queue and the response body that writes it |
+//! | `outbound/` | a session's bounded outbound queue (`mod.rs`), written straight into a plain TCP socket (`direct.rs`) or by the response body (`body.rs`) |
 //! | `frame.rs` | the frames the server sends, encoded once per push |
 //! | `socket.rs` | the connection under a session, to drop it when a close does not get through |
 //! | `recent.rs` | recent pushes, for resumes with `since` |

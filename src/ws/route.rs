@@ -1,5 +1,6 @@
 //! `GET /api/v1/ws`: the checks before the upgrade (origin, connect attempts, capacity), the
-//! upgrade (our own outbound queue, `outbound/`, written to the socket directly where it can be), the token check after it (an `error` message and a close on failure, as the
+//! upgrade (our own outbound queue, `outbound/`, written straight into the socket where it can
+//! be), the token check after it (an `error` message and a close on failure, as the
 //! protocol says), and the start of the session actor.
 //!
 //! Every refusal is logged with its reason (at `warn` for the limits, 429 and 503; `info` for
@@ -105,7 +106,7 @@ pub async fn upgrade(
         &[]
     };
     // actix-ws makes the handshake and parses what the client sends; what the server sends is
-    // our own body (`outbound.rs`: pre-encoded frames, several to a write). actix-ws's body is
+    // our own queue (`outbound/`: pre-encoded frames, several to a write). actix-ws's body is
     // kept inside ours, unused, because its drop is what tells the inbound stream that the
     // connection is gone.
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, protocols)
