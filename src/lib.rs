@@ -9,6 +9,7 @@ pub mod demo_store;
 pub mod http;
 pub mod lease;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod private_files;

@@ -71,6 +71,7 @@ impl Drop for OutboundBody {
     /// actix-web is done with the connection: nothing more can be written.
     fn drop(&mut self) {
         self.shared.lock().finish();
+        self.shared.connection_gone.notify_one();
     }
 }
 

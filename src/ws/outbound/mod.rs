@@ -154,6 +154,9 @@ struct Shared {
     drained: Arc<tokio::sync::Notify>,
     /// Sending ends alive ([`OutboundQueue`]); when none is left, the queue closes.
     senders: AtomicUsize,
+    /// Signalled when actix-web is done with the connection (the body is dropped): a close's
+    /// deadline has nothing left to wait for.
+    connection_gone: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -275,6 +278,7 @@ impl Outbound {
             max_messages: max_messages.max(1),
             drained: Arc::new(tokio::sync::Notify::new()),
             senders: AtomicUsize::new(1),
+            connection_gone: tokio::sync::Notify::new(),
         });
         let out = Outbound {
             queue: OutboundQueue {
@@ -374,7 +378,17 @@ impl Outbound {
         let socket = self.socket.clone();
         let wait = self.close_wait;
         actix_web::rt::spawn(async move {
-            tokio::time::sleep(wait).await;
+            if hold.is_some() {
+                tokio::time::sleep(wait).await;
+            } else {
+                // Ends as soon as the connection does, rather than keep the queue (and this
+                // task) for `close_wait` after every close: sessions that come and go by the
+                // thousand made that memory add up.
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shared.connection_gone.notified() => return,
+                }
+            }
             shared.lock().finish();
             drop(shared);
             if let Some(socket) = hold.or_else(|| socket.and_then(|s| s.upgrade())) {

@@ -14,6 +14,8 @@
 //!   else the registry sends a session (answers, snapshots) takes the same road, so that it
 //!   keeps its order with the pushes. Recent updates are kept for resumes with `since`.
 //! * Heartbeats: a tick every interval tells each session to ping and to check its silence.
+//! * Once many sessions have ended, the memory they freed is given back to the system
+//!   (`crate::memory`).
 //! * Revocations, disabled users, kicks and shutdown close the sessions concerned at once
 //!   (the operators' messages are in `operators.rs`).
 
@@ -38,6 +40,11 @@ pub use resume::{HeldStep, ResumeAttach, ResumeEnded, ResumeHeld};
 pub use subscriptions::{SubscribeTopics, UnsubscribeTopics};
 
 use super::outbound::{OutboundQueue, Overflow};
+use crate::memory::ReleasePolicy;
+
+/// Freed memory is given back once at least this many sessions, and seven eighths of the most
+/// open since the last time, have ended.
+const RELEASE_AFTER_SESSIONS: usize = 256;
 use super::recent::Recent;
 use super::session::{CloseSession, Heartbeat, SlowConsumer, WsSession};
 use super::snapshots::{Builder, SnapshotCache};
@@ -100,6 +107,8 @@ pub struct Registry {
     store: Option<std::sync::Arc<dyn events::EventStore>>,
     /// Sessions catching up from the log, and the pushes held for each meanwhile.
     catching_up: HashMap<Uuid, super::catchup::held::Held>,
+    /// When to give freed memory back, as sessions end.
+    release: ReleasePolicy,
 }
 
 impl Entry {
@@ -155,6 +164,7 @@ impl Registry {
             drained: Vec::new(),
             store: None,
             catching_up: HashMap::new(),
+            release: ReleasePolicy::new(RELEASE_AFTER_SESSIONS),
         }
     }
 
@@ -336,6 +346,8 @@ impl Handler<Register> for Registry {
                 waiting: VecDeque::new(),
             },
         );
+        // Only the high-water mark moves while sessions arrive.
+        let _ = self.release.changed(self.sessions.len());
         self.report();
         Ok(self.position)
     }
@@ -352,6 +364,9 @@ impl Handler<Deregister> for Registry {
 
     fn handle(&mut self, msg: Deregister, _: &mut Context<Self>) {
         self.remove(msg.id);
+        if self.release.changed(self.sessions.len()) {
+            tokio::task::spawn_blocking(crate::memory::release_freed);
+        }
     }
 }
 
