@@ -310,6 +310,36 @@ mod tests {
         assert!(!body.shared.lock().finished);
     }
 
+    #[test]
+    fn deferred_frames_wait_for_the_flush_and_go_out_together() {
+        let (socket, mut client) = connection();
+        let (out, _body) = direct(&socket, 1 << 20);
+        let queue = out.queue();
+        let frames: Vec<Bytes> = (0..3).map(|i| frame::text(&format!("u{i}"))).collect();
+        assert_eq!(queue.encoded_deferred(frames[0].clone()), Ok(true));
+        assert_eq!(
+            queue.encoded_deferred(frames[1].clone()),
+            Ok(false),
+            "a flush is owed already"
+        );
+        assert_eq!(queue.encoded_deferred(frames[2].clone()), Ok(false));
+        client.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        let nothing = client.read(&mut buf).unwrap_err();
+        assert_eq!(
+            nothing.kind(),
+            io::ErrorKind::WouldBlock,
+            "nothing written yet"
+        );
+        client.set_nonblocking(false).unwrap();
+        queue.flush();
+        assert_eq!(
+            read_exactly(&mut client, frames.concat().len()),
+            frames.concat()
+        );
+        assert_eq!(queue.encoded_deferred(frame::text("next")), Ok(true));
+    }
+
     #[actix_rt::test]
     async fn a_close_ends_the_stream_once_it_is_written() {
         let (socket, mut client) = connection();

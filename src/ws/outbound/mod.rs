@@ -119,6 +119,9 @@ struct State {
     body: Option<Waker>,
     /// Set once frames go straight into the socket.
     direct: Option<direct::Direct>,
+    /// Frames were queued without being written ([`OutboundQueue::encoded_deferred`]): a
+    /// [`OutboundQueue::flush`] is owed.
+    deferred: bool,
 }
 
 impl State {
@@ -169,10 +172,24 @@ impl Shared {
     /// (`bounded`); any frame once the queue holds its most messages.
     fn push(self: &Arc<Self>, frame: Frame, bounded: bool) -> Result<(), Overflow> {
         let mut state = self.lock();
-        if state.closed || state.finished {
-            return Ok(());
+        if Self::queue(&mut state, frame, bounded, self)? {
+            self.kick(state);
         }
-        if state.frames.len() >= self.max_messages || (bounded && state.bytes >= self.max_bytes) {
+        Ok(())
+    }
+
+    /// Adds `frame` to `state`; false if it was not taken (the stream is closing: no overflow).
+    fn queue(
+        state: &mut State,
+        frame: Frame,
+        bounded: bool,
+        bounds: &Self,
+    ) -> Result<bool, Overflow> {
+        if state.closed || state.finished {
+            return Ok(false);
+        }
+        if state.frames.len() >= bounds.max_messages || (bounded && state.bytes >= bounds.max_bytes)
+        {
             return Err(Overflow);
         }
         if matches!(frame, Frame::Close(..)) {
@@ -180,13 +197,13 @@ impl Shared {
         }
         state.bytes += frame.counted();
         state.frames.push_back(frame);
-        self.kick(state);
-        Ok(())
+        Ok(true)
     }
 
     /// Has the consumer take what is queued: writes it now if the socket is idle, or wakes the
     /// body.
     fn kick(self: &Arc<Self>, mut state: MutexGuard<'_, State>) {
+        state.deferred = false;
         match &mut state.direct {
             Some(direct) => {
                 if direct.claim() {
@@ -239,6 +256,28 @@ impl OutboundQueue {
         self.shared.push(Frame::Encoded(frame), true)
     }
 
+    /// Queues a pre-encoded text frame without writing it yet: a fan-out queues into every
+    /// subscriber first and writes afterwards ([`OutboundQueue::flush`]), so that when updates
+    /// come faster than they are written, each socket takes several in one write. True if this
+    /// queue owed no flush before: the caller keeps it to flush it.
+    pub fn encoded_deferred(&self, frame: Bytes) -> Result<bool, Overflow> {
+        let mut state = self.shared.lock();
+        if !Shared::queue(&mut state, Frame::Encoded(frame), true, &self.shared)? {
+            return Ok(false);
+        }
+        let first = !state.deferred;
+        state.deferred = true;
+        Ok(first)
+    }
+
+    /// Writes (or hands to the body) what [`OutboundQueue::encoded_deferred`] queued.
+    pub fn flush(&self) {
+        let state = self.shared.lock();
+        if state.deferred {
+            self.shared.kick(state);
+        }
+    }
+
     /// Bytes queued and not yet taken for the socket.
     pub fn queued_bytes(&self) -> usize {
         self.shared.lock().bytes
@@ -273,6 +312,7 @@ impl Outbound {
                 finished: false,
                 body: None,
                 direct: None,
+                deferred: false,
             }),
             max_bytes,
             max_messages: max_messages.max(1),

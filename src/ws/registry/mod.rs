@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_web::web::Bytes;
 use bytestring::ByteString;
 use events::Timestamp;
 use projections::Topic;
@@ -109,6 +110,10 @@ pub struct Registry {
     catching_up: HashMap<Uuid, super::catchup::held::Held>,
     /// When to give freed memory back, as sessions end.
     release: ReleasePolicy,
+    /// Queues holding pushes not yet written, oldest first, and whether a [`FlushPushes`] is on
+    /// its way.
+    unflushed: VecDeque<OutboundQueue>,
+    flush_sent: bool,
 }
 
 impl Entry {
@@ -124,6 +129,20 @@ impl Entry {
             return false;
         }
         true
+    }
+
+    /// Queues a fan-out's frame without writing it, as [`Entry::queue_with`] does otherwise; a
+    /// queue that now owes a flush is added to `unflushed`.
+    fn defer(&mut self, frame: &Bytes, unflushed: &mut VecDeque<OutboundQueue>) -> bool {
+        let mut first = false;
+        let queued = self.queue_with(|q| {
+            first = q.encoded_deferred(frame.clone())?;
+            Ok(())
+        });
+        if first {
+            unflushed.push_back(self.queue.clone());
+        }
+        queued
     }
 
     /// Queues messages in order, each counted by its kind.
@@ -165,6 +184,8 @@ impl Registry {
             store: None,
             catching_up: HashMap::new(),
             release: ReleasePolicy::new(RELEASE_AFTER_SESSIONS),
+            unflushed: VecDeque::new(),
+            flush_sent: false,
         }
     }
 
@@ -417,7 +438,7 @@ crate::metered_actor!(Registry);
 impl Handler<Published> for Registry {
     type Result = ();
 
-    fn handle(&mut self, msg: Published, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Published, ctx: &mut Context<Self>) {
         actor_handled(ActorKind::Registry);
         let started = Instant::now();
         self.position = self.position.max(msg.position);
@@ -439,7 +460,7 @@ impl Handler<Published> for Registry {
                                 overflowed.push(*id);
                             }
                         } else if let Some(entry) = self.sessions.get_mut(id) {
-                            if entry.queue_with(|q| q.encoded(frame.clone())) {
+                            if entry.defer(&frame, &mut self.unflushed) {
                                 pushed += 1;
                             }
                         }
@@ -450,6 +471,12 @@ impl Handler<Published> for Registry {
                 .push(update.position, update.topic, update.statuses, text);
         }
         metrics().messages_sent(MessageType::Update, pushed);
+        // Written once the mailbox holds nothing older than the flush: updates that arrive
+        // faster than they are written reach each socket several to a write.
+        if !self.unflushed.is_empty() && !self.flush_sent {
+            self.flush_sent = true;
+            ctx.address().do_send(FlushPushes);
+        }
         for id in overflowed {
             self.held_overflow(id);
         }
@@ -470,5 +497,30 @@ impl Handler<Published> for Registry {
         let since_append = Timestamp::now().as_micros() - msg.recorded_at.as_micros();
         let since_append = (since_append.max(0) as f64 / 1e6).max(started.elapsed().as_secs_f64());
         metrics().push_fanout(since_append);
+    }
+}
+
+/// Writes the pushes queued since the last flush (see [`Entry::defer`]), [`FLUSH_CHUNK`] queues
+/// at a time: between two chunks the next updates are queued, so when they come faster than
+/// they are written, the sockets not yet written take them in the same write.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushPushes;
+
+const FLUSH_CHUNK: usize = 256;
+
+impl Handler<FlushPushes> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushPushes, ctx: &mut Context<Self>) {
+        let chunk = self.unflushed.len().min(FLUSH_CHUNK);
+        for queue in self.unflushed.drain(..chunk) {
+            queue.flush();
+        }
+        if self.unflushed.is_empty() {
+            self.flush_sent = false;
+        } else {
+            ctx.address().do_send(FlushPushes);
+        }
     }
 }
