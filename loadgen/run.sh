@@ -14,7 +14,14 @@
 # Options: --quick, --server PATH (not built), --label TEXT (the figures' column), --no-build.
 # Environment: SERVER_CPU, LOADGEN_CPU, PORT (first port, default 18100), LOG_FILTER (the
 # server's --log, default info), STORE_CACHE (generated stores are kept here, default
-# target/loadgen-stores), KEEP_LOGS=1 (keep each row's output and server log).
+# target/loadgen-stores), KEEP_LOGS=1 (keep each row's output and server log),
+# LOOPBACK_BACKLOG=N (sets net.core.netdev_max_backlog to N for the run and restores it after,
+# where the machine allows it; see docs/performance.md).
+#
+# The last column of the table also gives the packets the kernel dropped from its per-CPU
+# receive backlog during each row (/proc/net/softnet_stat): on loopback a burst of thousands of
+# sends can overflow it (1,000 packets by default), and each drop costs a retransmission, 200 ms
+# or more, which shows as a p99 outlier that is the machine's, not the server's.
 set -euo pipefail
 export RUST_BACKTRACE=0
 
@@ -86,6 +93,25 @@ trap cleanup EXIT
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
+# Packets dropped from the kernel's per-CPU receive backlogs since boot.
+loopback_drops() {
+    local total=0 processed dropped rest
+    while read -r processed dropped rest; do
+        total=$((total + 16#$dropped))
+    done </proc/net/softnet_stat
+    echo "$total"
+}
+
+if [ -n "${LOOPBACK_BACKLOG:-}" ]; then
+    OLD_BACKLOG=$(sysctl -n net.core.netdev_max_backlog)
+    if sysctl -qw net.core.netdev_max_backlog="$LOOPBACK_BACKLOG" 2>/dev/null; then
+        trap 'sysctl -qw net.core.netdev_max_backlog="$OLD_BACKLOG"; cleanup' EXIT
+        echo "net.core.netdev_max_backlog: $OLD_BACKLOG → $LOOPBACK_BACKLOG for this run"
+    else
+        echo "cannot set net.core.netdev_max_backlog (kept at $OLD_BACKLOG)" >&2
+    fi
+fi
+
 # start_server DATA_DIR PORT [extra flags]: pinned, demo users, limits for one load generator.
 start_server() {
     local data=$1 port=$2
@@ -125,9 +151,10 @@ store() {
 declare -A FIGURE LOAD
 # measure ROW KEY CMD...: runs a loadgen command pinned, shows its output, keeps RESULT KEY.
 measure() {
-    local row=$1 key=$2 out="$WORK/$1.out" before
+    local row=$1 key=$2 out="$WORK/$1.out" before drops
     shift 2
     before=$(load1)
+    drops=$(loopback_drops)
     echo "=== $row: $*" | sed "s|$LOADGEN|adjudicator-loadgen|"
     if ! taskset -c "$LOADGEN_CPU" "$LOADGEN" "$@" | tee "$out"; then
         FIGURE[$row]="${FIGURE[$row]:+${FIGURE[$row]}; }FAILED (see output above)"
@@ -136,7 +163,7 @@ measure() {
         got=$(sed -n "s/^RESULT $key //p" "$out" | tail -1)
         FIGURE[$row]="${FIGURE[$row]:+${FIGURE[$row]}; }${got:-no result}"
     fi
-    LOAD[$row]="${LOAD[$row]:+${LOAD[$row]}; }$before → $(load1)"
+    LOAD[$row]="${LOAD[$row]:+${LOAD[$row]}; }$before → $(load1), $(($(loopback_drops) - drops)) dropped"
 }
 
 # with_server ROW KEY DATA_DIR LOADGEN_ARGS...: a fresh server for one row.
@@ -215,7 +242,7 @@ declare -A TARGET=(
 )
 echo
 echo "Server $SERVER (cpu $SERVER_CPU), load generator cpu $LOADGEN_CPU, $(nproc) cpus${QUICK:+, QUICK run (smaller counts)}"
-echo "| measure | $LABEL | target | load average (1 min, start → end) |"
+echo "| measure | $LABEL | target | load average (1 min, start → end), loopback packets dropped |"
 echo "| --- | --- | --- | --- |"
 for row in "${ROWS[@]}"; do
     echo "| ${MEASURE[$row]} | ${FIGURE[$row]:-not run} | ${TARGET[$row]} | ${LOAD[$row]:-} |"
