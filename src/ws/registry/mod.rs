@@ -10,9 +10,10 @@
 //!   one of them. A session's subscribes and unsubscribes are answered one at a time, in order.
 //! * Fan-out: each update from the projector is serialized and framed once, and the same frame
 //!   is queued straight into every subscriber's outbound queue (not through the session actor),
-//!   in position order; a full queue closes the session as a slow consumer (1013). Everything
-//!   else the registry sends a session (answers, snapshots) takes the same road, so that it
-//!   keeps its order with the pushes. Recent updates are kept for resumes with `since`.
+//!   in position order, then written a chunk of sockets at a time (`FlushPushes`); a full
+//!   queue closes the session as a slow consumer (1013). Everything else the registry sends a
+//!   session (answers, snapshots) takes the same road, so that it keeps its order with the
+//!   pushes. Recent updates are kept for resumes with `since`.
 //! * Heartbeats: a tick every interval tells each session to ping and to check its silence.
 //! * Once many sessions have ended, the memory they freed is given back to the system
 //!   (`crate::memory`).
@@ -41,18 +42,18 @@ pub use resume::{HeldStep, ResumeAttach, ResumeEnded, ResumeHeld};
 pub use subscriptions::{SubscribeTopics, UnsubscribeTopics};
 
 use super::outbound::{OutboundQueue, Overflow};
-use crate::memory::ReleasePolicy;
-
-/// Freed memory is given back once at least this many sessions, and seven eighths of the most
-/// open since the last time, have ended.
-const RELEASE_AFTER_SESSIONS: usize = 256;
 use super::recent::Recent;
 use super::session::{CloseSession, Heartbeat, SlowConsumer, WsSession};
 use super::snapshots::{Builder, SnapshotCache};
 use crate::auth::{Principal, RetryAfter, SlidingWindow};
+use crate::memory::ReleasePolicy;
 use crate::metrics::{actor_handled, metrics, ActorKind, MessageType, MeteredAddr, TopicKind};
 use crate::projector::{Projector, Published, Subscribe as ProjectorSubscribe};
 use subscriptions::{Pending, Sub, TopicRequest};
+
+/// Freed memory is given back once at least this many sessions, and seven eighths of the most
+/// open since the last time, have ended.
+const RELEASE_AFTER_SESSIONS: usize = 256;
 
 /// A message for a session and its kind (for the metrics).
 type Out = (ByteString, MessageType);
