@@ -167,18 +167,7 @@ pub async fn connect_small_buffer(server: &Server, token: &str, recv_buffer: u32
         .await
         .expect("connected in time")
         .expect("connect");
-    let url = ws_url(server, Some(&format!("token={token}")));
-    let (socket, response) = tokio::time::timeout(
-        WAIT,
-        tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)),
-    )
-    .await
-    .expect("the upgrade answered in time")
-    .unwrap_or_else(|e| panic!("the upgrade was refused: {}", describe_error(e)));
-    Ws {
-        protocol: answered_protocol(&response),
-        socket,
-    }
+    upgrade_over(server, token, tcp).await
 }
 
 /// Opens a WebSocket with `?token=` on a connection that first served another request
@@ -215,6 +204,12 @@ pub async fn connect_after_a_request(server: &Server, token: &str) -> Ws {
             }
         }
     }
+    upgrade_over(server, token, tcp).await
+}
+
+/// Opens a WebSocket with `?token=` over a TCP connection already made, and asserts the upgrade
+/// happened.
+async fn upgrade_over(server: &Server, token: &str, tcp: tokio::net::TcpStream) -> Ws {
     let url = ws_url(server, Some(&format!("token={token}")));
     let (socket, response) = tokio::time::timeout(
         WAIT,

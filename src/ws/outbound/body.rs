@@ -157,11 +157,13 @@ impl MessageBody for OutboundBody {
             }
             chunk.extend_from_slice(&whole);
         }
-        if chunk.is_empty() && state.closed && this.rest.is_empty() {
-            state.finish();
-        }
-        if chunk.is_empty() && !state.finished && this.rest.is_empty() {
-            state.body = Some(cx.waker().clone());
+        // (`rest` is only ever set beside a chunk that is not empty.)
+        if chunk.is_empty() {
+            if state.closed {
+                state.finish();
+            } else {
+                state.body = Some(cx.waker().clone());
+            }
         }
         let finished = state.finished;
         drop(state);
@@ -170,10 +172,6 @@ impl MessageBody for OutboundBody {
         }
         if !chunk.is_empty() {
             return Poll::Ready(Some(Ok(chunk.freeze())));
-        }
-        if !this.rest.is_empty() {
-            let rest = std::mem::take(&mut this.rest);
-            return Poll::Ready(Some(Ok(this.slice(rest))));
         }
         if finished {
             return Poll::Ready(None);

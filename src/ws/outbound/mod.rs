@@ -172,24 +172,18 @@ impl Shared {
     /// (`bounded`); any frame once the queue holds its most messages.
     fn push(self: &Arc<Self>, frame: Frame, bounded: bool) -> Result<(), Overflow> {
         let mut state = self.lock();
-        if Self::queue(&mut state, frame, bounded, self)? {
+        if self.queue(&mut state, frame, bounded)? {
             self.kick(state);
         }
         Ok(())
     }
 
     /// Adds `frame` to `state`; false if it was not taken (the stream is closing: no overflow).
-    fn queue(
-        state: &mut State,
-        frame: Frame,
-        bounded: bool,
-        bounds: &Self,
-    ) -> Result<bool, Overflow> {
+    fn queue(&self, state: &mut State, frame: Frame, bounded: bool) -> Result<bool, Overflow> {
         if state.closed || state.finished {
             return Ok(false);
         }
-        if state.frames.len() >= bounds.max_messages || (bounded && state.bytes >= bounds.max_bytes)
-        {
+        if state.frames.len() >= self.max_messages || (bounded && state.bytes >= self.max_bytes) {
             return Err(Overflow);
         }
         if matches!(frame, Frame::Close(..)) {
@@ -262,7 +256,7 @@ impl OutboundQueue {
     /// queue owed no flush before: the caller keeps it to flush it.
     pub fn encoded_deferred(&self, frame: Bytes) -> Result<bool, Overflow> {
         let mut state = self.shared.lock();
-        if !Shared::queue(&mut state, Frame::Encoded(frame), true, &self.shared)? {
+        if !self.shared.queue(&mut state, Frame::Encoded(frame), true)? {
             return Ok(false);
         }
         let first = !state.deferred;
@@ -418,16 +412,12 @@ impl Outbound {
         let socket = self.socket.clone();
         let wait = self.close_wait;
         actix_web::rt::spawn(async move {
-            if hold.is_some() {
-                tokio::time::sleep(wait).await;
-            } else {
-                // Ends as soon as the connection does, rather than keep the queue (and this
-                // task) for `close_wait` after every close: sessions that come and go by the
-                // thousand made that memory add up.
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shared.connection_gone.notified() => return,
-                }
+            // Ends as soon as the connection does (unless the socket is held to be reset),
+            // rather than keep the queue and this task for `close_wait` after every close:
+            // sessions that come and go by the thousand made that memory add up.
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shared.connection_gone.notified(), if hold.is_none() => return,
             }
             shared.lock().finish();
             drop(shared);
